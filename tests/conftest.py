@@ -1,0 +1,126 @@
+"""Fixtures: an app with a fresh database and instance folder per test, on SQLite and PostgreSQL.
+
+Tests that take ``app`` (or anything built on it) run once per database:
+SQLite always, PostgreSQL when UNSUBSVC_TEST_DATABASE_URL is set (``.ci/run``
+sets it). Each PostgreSQL test gets a schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from unsubsvc.settings import normalize_database_url
+
+POSTGRES_URL = os.environ.get("UNSUBSVC_TEST_DATABASE_URL")
+FIXED_NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+SECRET = "test-secret-key-0123456789"
+
+
+@dataclass
+class FakeClock:
+    """A clock tests move by hand: no sleeping."""
+
+    now: datetime = FIXED_NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's UNSUBSVC_* settings out of the tests."""
+    for name in list(os.environ):
+        if name.startswith("UNSUBSVC_"):
+            monkeypatch.delenv(name)
+
+
+def postgres_schema_url(base_url: str, schema: str) -> str:
+    """Return ``base_url`` with every connection's search_path set to ``schema``."""
+    url = sa.make_url(normalize_database_url(base_url))
+    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Yield the URL of an empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.sqlite'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("UNSUBSVC_TEST_DATABASE_URL is not set")
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(normalize_database_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield postgres_schema_url(POSTGRES_URL, schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def instance_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "instance"
+    monkeypatch.setenv("UNSUBSVC_INSTANCE_PATH", str(path))
+    return path
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, instance_path: Path, database_url: str) -> dict[str, str]:
+    """Set the environment a deployment would have; return it for subprocesses."""
+    values = {
+        "UNSUBSVC_INSTANCE_PATH": str(instance_path),
+        "UNSUBSVC_DATABASE_URL": database_url,
+        "UNSUBSVC_SECRET_KEY": SECRET,
+        "UNSUBSVC_BASE_URL": "https://unsub.example.com",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def app(env: dict[str, str], clock: FakeClock) -> Iterator[Flask]:
+    """An app on a fresh, migrated-equivalent database (tables from the models)."""
+    from unsubsvc.web.app import create_app
+    from unsubsvc.web.extensions import db
+
+    app = create_app({"TESTING": True, "UNSUBSVC_CLOCK": clock})
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()

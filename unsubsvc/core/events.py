@@ -1,0 +1,29 @@
+"""What can happen to a subscription, and through which channel it happened."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    """The kinds of entries in the append-only event log."""
+
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+    RESUBSCRIBE = "resubscribe"
+    FREQUENCY_CHANGE = "frequency_change"
+    PAUSE = "pause"
+    RESUME = "resume"
+    COMPLAINT = "complaint"
+    BOUNCE = "bounce"
+
+
+class Channel(StrEnum):
+    """How a change reached unsubsvc; reports split by it."""
+
+    ONE_CLICK = "one_click"  # RFC 8058 POST from a mail client
+    LANDING_PAGE = "landing_page"  # the confirm button on the page behind the link
+    PREFERENCE_CENTER = "preference_center"
+    API = "api"
+    MAIL = "mail"  # the mailto: URI
+    CLI = "cli"

@@ -1,0 +1,1 @@
+"""Storage: the declarative base, typed models and the migrations that shape the schema."""

@@ -1,0 +1,157 @@
+"""Typed models: data only. Rules live in ``unsubsvc.core``, use cases in ``unsubsvc.services``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from unsubsvc.db.base import Base
+
+#: SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class MailingList(Base):
+    """An audience a sender mails, with its topics and its frequency options."""
+
+    __tablename__ = "mailing_list"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+    topics: Mapped[list[Topic]] = relationship(
+        back_populates="mailing_list", order_by="Topic.position", cascade="all, delete-orphan"
+    )
+    frequencies: Mapped[list[Frequency]] = relationship(
+        back_populates="mailing_list", order_by="Frequency.position", cascade="all, delete-orphan"
+    )
+
+
+class Topic(Base):
+    """A subject within a list that a recipient can opt out of on its own."""
+
+    __tablename__ = "topic"
+    __table_args__ = (UniqueConstraint("list_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    mailing_list: Mapped[MailingList] = relationship(back_populates="topics")
+
+
+class Frequency(Base):
+    """A cadence a list offers; position 0 is the most frequent and the default."""
+
+    __tablename__ = "frequency"
+    __table_args__ = (UniqueConstraint("list_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    mailing_list: Mapped[MailingList] = relationship(back_populates="frequencies")
+
+
+class Subscriber(Base):
+    """A recipient address, known by a random public id that tokens carry instead."""
+
+    __tablename__ = "subscriber"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    #: The address as first given.
+    email: Mapped[str] = mapped_column(String(254))
+    #: The case-folded address that lookups match on.
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Subscription(Base):
+    """A subscriber's standing on one list; a missing row means subscribed with defaults."""
+
+    __tablename__ = "subscription"
+    __table_args__ = (UniqueConstraint("list_id", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
+    )
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
+    frequency_id: Mapped[int | None] = mapped_column(
+        ForeignKey("frequency.id", ondelete="SET NULL")
+    )
+    paused_until: Mapped[datetime | None]
+    #: When the subscriber joined this list: the signup cohort.
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    opt_outs: Mapped[list[TopicOptOut]] = relationship(cascade="all, delete-orphan")
+
+
+class TopicOptOut(Base):
+    """One topic of a list that a subscriber asked not to receive."""
+
+    __tablename__ = "topic_opt_out"
+
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscription.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic_id: Mapped[int] = mapped_column(
+        ForeignKey("topic.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime]
+
+
+class Campaign(Base):
+    """One send of a list, named by the sender's own campaign id."""
+
+    __tablename__ = "campaign"
+    __table_args__ = (UniqueConstraint("list_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class Event(Base):
+    """An append-only record of what happened, to whom, where and how; reports read it."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        Index("ix_event_list_id_occurred_at", "list_id", "occurred_at"),
+        Index("ix_event_campaign_id_kind", "campaign_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    occurred_at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
+    )
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    topic_id: Mapped[int | None] = mapped_column(ForeignKey("topic.id", ondelete="SET NULL"))
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaign.id", ondelete="SET NULL")
+    )
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

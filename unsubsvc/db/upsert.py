@@ -1,0 +1,34 @@
+"""INSERT ... ON CONFLICT DO NOTHING for SQLite and PostgreSQL.
+
+Concurrent requests for the same new address or the same unsubscribe must not
+fail on a unique constraint nor create a second row: the database decides who
+inserted, and the row count says whether it was us.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from unsubsvc.db.base import Base
+
+
+def insert_ignore(
+    session: Session, model: type[Base], values: dict[str, Any], conflict_on: Sequence[str]
+) -> bool:
+    """Insert one row unless it would clash on ``conflict_on``; return whether it was inserted."""
+    dialect = session.get_bind().dialect.name
+    table = model.__table__
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(table).values(**values)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table).values(**values)
+    else:  # pragma: no cover - unsubsvc supports SQLite and PostgreSQL only
+        raise NotImplementedError(f"unsupported database: {dialect}")
+    # RETURNING says reliably whether a row went in; rowcount is not reported by every driver.
+    stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict_on))
+    result = session.execute(stmt.returning(*table.primary_key.columns))
+    return result.first() is not None

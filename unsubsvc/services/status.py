@@ -1,0 +1,55 @@
+"""A recipient's state on a list, as senders and the CLI read it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from unsubsvc.core.addresses import normalize_address
+from unsubsvc.core.preferences import RecipientState
+from unsubsvc.db.models import Frequency, MailingList, Subscriber
+from unsubsvc.services.lists import get_list
+from unsubsvc.services.subscribers import find_subscriber, find_subscription, opted_out_topic_ids
+
+
+def recipient_state(
+    session: Session, mailing_list: MailingList, subscriber: Subscriber | None
+) -> RecipientState:
+    """Return the stored choices of a subscriber on a list; defaults for one never seen."""
+    default_frequency = mailing_list.frequencies[0].slug if mailing_list.frequencies else None
+    subscription = (
+        find_subscription(session, mailing_list, subscriber) if subscriber is not None else None
+    )
+    if subscription is None:
+        return RecipientState(frequency=default_frequency)
+    opted_out = opted_out_topic_ids(session, subscription)
+    frequency = default_frequency
+    if subscription.frequency_id is not None:
+        chosen = session.get(Frequency, subscription.frequency_id)
+        frequency = chosen.slug if chosen is not None else default_frequency
+    return RecipientState(
+        subscribed=subscription.subscribed,
+        opted_out_topics=frozenset(t.slug for t in mailing_list.topics if t.id in opted_out),
+        frequency=frequency,
+        paused_until=subscription.paused_until,
+    )
+
+
+def status_document(
+    session: Session, list_name: str, address: str, *, now: datetime
+) -> dict[str, Any]:
+    """Return the contract's status JSON object for an address on a list."""
+    mailing_list = get_list(session, list_name)
+    subscriber = find_subscriber(session, address)
+    state = recipient_state(session, mailing_list, subscriber)
+    paused_until = state.active_pause(now)
+    return {
+        "list": mailing_list.name,
+        "email": subscriber.email if subscriber is not None else normalize_address(address),
+        "subscribed": state.subscribed,
+        "topics": state.topic_choices([t.slug for t in mailing_list.topics]),
+        "frequency": state.frequency,
+        "paused_until": paused_until.isoformat() if paused_until is not None else None,
+    }

@@ -1,0 +1,120 @@
+"""Find or create subscribers, subscriptions and campaigns without racing on inserts."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from unsubsvc.core.addresses import address_key, normalize_address
+from unsubsvc.core.errors import InvalidInput
+from unsubsvc.db.models import Campaign, MailingList, Subscriber, Subscription, TopicOptOut
+from unsubsvc.db.upsert import insert_ignore
+
+#: 12 random bytes: 16 URL-safe characters, 96 bits nobody can guess.
+PUBLIC_ID_BYTES = 12
+
+
+def find_subscriber(session: Session, address: str) -> Subscriber | None:
+    """Return the subscriber with this address, matched case-insensitively, or None."""
+    return session.scalar(select(Subscriber).where(Subscriber.email_key == address_key(address)))
+
+
+def find_subscriber_by_public_id(session: Session, public_id: str) -> Subscriber | None:
+    """Return the subscriber a token names, or None."""
+    return session.scalar(select(Subscriber).where(Subscriber.public_id == public_id))
+
+
+def ensure_subscriber(session: Session, address: str, *, now: datetime) -> Subscriber:
+    """Return the subscriber for ``address``, creating it (with a new public id) if needed."""
+    existing = find_subscriber(session, address)
+    if existing is not None:
+        return existing
+    insert_ignore(
+        session,
+        Subscriber,
+        {
+            "public_id": secrets.token_urlsafe(PUBLIC_ID_BYTES),
+            "email": normalize_address(address),
+            "email_key": address_key(address),
+            "created_at": now,
+        },
+        conflict_on=["email_key"],
+    )
+    created = find_subscriber(session, address)
+    assert created is not None
+    return created
+
+
+def find_subscription(
+    session: Session, mailing_list: MailingList, subscriber: Subscriber
+) -> Subscription | None:
+    """Return the subscriber's row on the list, or None (never seen: subscribed, defaults)."""
+    return session.scalar(
+        select(Subscription).where(
+            Subscription.list_id == mailing_list.id,
+            Subscription.subscriber_id == subscriber.id,
+        )
+    )
+
+
+def ensure_subscription(
+    session: Session, mailing_list: MailingList, subscriber: Subscriber, *, now: datetime
+) -> Subscription:
+    """Return the subscriber's row on the list, creating a subscribed one if needed."""
+    existing = find_subscription(session, mailing_list, subscriber)
+    if existing is not None:
+        return existing
+    insert_ignore(
+        session,
+        Subscription,
+        {
+            "list_id": mailing_list.id,
+            "subscriber_id": subscriber.id,
+            "subscribed": True,
+            "created_at": now,
+            "updated_at": now,
+        },
+        conflict_on=["list_id", "subscriber_id"],
+    )
+    created = find_subscription(session, mailing_list, subscriber)
+    assert created is not None
+    return created
+
+
+def opted_out_topic_ids(session: Session, subscription: Subscription) -> set[int]:
+    """Return the ids of the topics this subscription opted out of."""
+    return set(
+        session.scalars(
+            select(TopicOptOut.topic_id).where(TopicOptOut.subscription_id == subscription.id)
+        )
+    )
+
+
+def ensure_campaign(
+    session: Session, mailing_list: MailingList, key: str, *, now: datetime
+) -> Campaign:
+    """Return the list's campaign with the sender's id ``key``, creating it if needed."""
+    key = key.strip()
+    if not key or len(key) > 200 or not key.isprintable():
+        raise InvalidInput("a campaign id is 1-200 printable characters")
+
+    def find() -> Campaign | None:
+        return session.scalar(
+            select(Campaign).where(Campaign.list_id == mailing_list.id, Campaign.key == key)
+        )
+
+    existing = find()
+    if existing is not None:
+        return existing
+    insert_ignore(
+        session,
+        Campaign,
+        {"list_id": mailing_list.id, "key": key, "created_at": now},
+        conflict_on=["list_id", "key"],
+    )
+    created = find()
+    assert created is not None
+    return created

@@ -1,0 +1,184 @@
+"""Unsubscribe (and undo it) from what a token names, exactly once however often it is asked.
+
+Each change is a conditional UPDATE or an INSERT ... ON CONFLICT DO NOTHING,
+so when twenty mail-client retries race, the database lets one of them change
+the row and only that one writes the event. The change and its event are
+committed together before the caller answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+
+from unsubsvc.core.errors import NotFound
+from unsubsvc.core.events import Channel, EventKind
+from unsubsvc.core.tokens import TokenPayload
+from unsubsvc.db.models import Campaign, Event, MailingList, Subscriber, Subscription, Topic, TopicOptOut
+from unsubsvc.db.upsert import insert_ignore
+from unsubsvc.services.subscribers import (
+    ensure_subscription,
+    find_subscriber_by_public_id,
+    find_subscription,
+    opted_out_topic_ids,
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a verified token points at, loaded from the database."""
+
+    mailing_list: MailingList
+    subscriber: Subscriber
+    topic: Topic | None
+    campaign_id: int | None
+
+    @property
+    def scope(self) -> str:
+        """Say in words what an unsubscribe through this token stops."""
+        if self.topic is not None:
+            return f"{self.topic.name} mail from {self.mailing_list.display_name}"
+        return f"all mail from {self.mailing_list.display_name}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of a change: whether this call made it, and the event it wrote."""
+
+    changed: bool
+    event_id: int | None = None
+
+
+def resolve(session: Session, payload: TokenPayload) -> Target:
+    """Load what a verified token names, or raise NotFound."""
+    mailing_list = session.get(MailingList, payload.list_id)
+    if mailing_list is None:
+        raise NotFound("The list this link belongs to no longer exists.")
+    subscriber = find_subscriber_by_public_id(session, payload.subscriber)
+    if subscriber is None:
+        raise NotFound("We have no subscriber for this link.")
+    topic = None
+    if payload.topic_id is not None:
+        topic = session.get(Topic, payload.topic_id)
+        if topic is None or topic.list_id != mailing_list.id:
+            raise NotFound("The topic this link belongs to no longer exists.")
+    campaign_id = payload.campaign_id
+    if campaign_id is not None:
+        # A deleted campaign must not block the unsubscribe; it only loses attribution.
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None or campaign.list_id != mailing_list.id:
+            campaign_id = None
+    return Target(mailing_list, subscriber, topic, campaign_id)
+
+
+def is_unsubscribed(session: Session, target: Target) -> bool:
+    """Return whether the token's scope is already unsubscribed."""
+    subscription = find_subscription(session, target.mailing_list, target.subscriber)
+    if subscription is None:
+        return False
+    if target.topic is not None:
+        return target.topic.id in opted_out_topic_ids(session, subscription)
+    return not subscription.subscribed
+
+
+def unsubscribe(
+    session: Session,
+    target: Target,
+    *,
+    channel: Channel,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> Outcome:
+    """Unsubscribe the target's scope (its topic, else the whole list) and commit."""
+    try:
+        subscription = ensure_subscription(session, target.mailing_list, target.subscriber, now=now)
+        if target.topic is not None:
+            changed = insert_ignore(
+                session,
+                TopicOptOut,
+                {"subscription_id": subscription.id, "topic_id": target.topic.id, "created_at": now},
+                conflict_on=["subscription_id", "topic_id"],
+            )
+        else:
+            changed = _set_subscribed(session, subscription, False, now)
+        event_id = None
+        if changed:
+            event_id = _record(session, target, EventKind.UNSUBSCRIBE, channel, now, detail)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return Outcome(changed, event_id)
+
+
+def resubscribe(
+    session: Session,
+    target: Target,
+    *,
+    channel: Channel,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> Outcome:
+    """Undo an unsubscribe of the target's scope and commit."""
+    try:
+        subscription = ensure_subscription(session, target.mailing_list, target.subscriber, now=now)
+        if target.topic is not None:
+            removed = session.execute(
+                delete(TopicOptOut.__table__)
+                .where(
+                    TopicOptOut.subscription_id == subscription.id,
+                    TopicOptOut.topic_id == target.topic.id,
+                )
+                .returning(TopicOptOut.topic_id)
+            )
+            changed = removed.first() is not None
+        else:
+            changed = _set_subscribed(session, subscription, True, now)
+        event_id = None
+        if changed:
+            event_id = _record(session, target, EventKind.RESUBSCRIBE, channel, now, detail)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return Outcome(changed, event_id)
+
+
+def _set_subscribed(session: Session, subscription: Subscription, value: bool, now: datetime) -> bool:
+    """Flip ``subscribed`` only if it differs, and say whether this call flipped it."""
+    table = Subscription.__table__
+    result = session.execute(
+        update(table)
+        .where(table.c.id == subscription.id, table.c.subscribed.is_(not value))
+        .values(subscribed=value, updated_at=now)
+        .returning(table.c.id)
+    )
+    session.expire(subscription)
+    return result.first() is not None
+
+
+def _record(
+    session: Session,
+    target: Target,
+    kind: EventKind,
+    channel: Channel,
+    now: datetime,
+    detail: dict[str, Any] | None,
+) -> int:
+    event = Event(
+        occurred_at=now,
+        kind=kind.value,
+        channel=channel.value,
+        subscriber_id=target.subscriber.id,
+        list_id=target.mailing_list.id,
+        topic_id=target.topic.id if target.topic is not None else None,
+        campaign_id=target.campaign_id,
+        detail=detail,
+    )
+    session.add(event)
+    session.flush()
+    return event.id

@@ -1,0 +1,135 @@
+"""Typed settings: defaults, overridden by ``UNSUBSVC_*`` environment variables."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from unsubsvc.core.addresses import normalize_address
+from unsubsvc.core.errors import InvalidInput
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "UNSUBSVC_"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+#: A one-click POST is 26 bytes; nothing legitimate comes near this.
+DEFAULT_MAX_BODY = 64 * 1024
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything unsubsvc reads from its environment, parsed and checked."""
+
+    database_url: str
+    secret_keys: tuple[str, ...]
+    base_url: str = DEFAULT_BASE_URL
+    env: str = "development"
+    mailto: str | None = None
+    token_max_age: int | None = None
+    max_body: int = DEFAULT_MAX_BODY
+    sender_name: str = "unsubsvc"
+    generated_secret: bool = field(default=False, compare=False)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+
+def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from ``environ`` (default ``os.environ``); refuse unsafe production setups."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        value = env.get(ENV_PREFIX + name, "").strip()
+        return value or None
+
+    mode = (get("ENV") or "development").lower()
+    if mode not in {"development", "production", "testing"}:
+        raise ConfigError(f"UNSUBSVC_ENV must be development, production or testing, not {mode!r}")
+
+    base_url = (get("BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    parts = urlsplit(base_url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ConfigError(f"UNSUBSVC_BASE_URL must be an absolute http(s) URL, not {base_url!r}")
+
+    keys = tuple(k.strip() for k in (get("SECRET_KEY") or "").split(",") if k.strip())
+    generated = False
+    if mode == "production":
+        if not keys:
+            raise ConfigError("UNSUBSVC_ENV=production needs UNSUBSVC_SECRET_KEY")
+        if parts.scheme != "https":
+            raise ConfigError("UNSUBSVC_ENV=production needs an https UNSUBSVC_BASE_URL")
+    if not keys:
+        keys = (_development_key(instance_path),)
+        generated = True
+
+    mailto = get("MAILTO")
+    if mailto is not None:
+        try:
+            mailto = normalize_address(mailto)
+        except InvalidInput as exc:
+            raise ConfigError(f"UNSUBSVC_MAILTO: {exc}") from exc
+
+    return Settings(
+        database_url=normalize_database_url(
+            get("DATABASE_URL") or f"sqlite:///{instance_path / 'unsubsvc.sqlite'}"
+        ),
+        secret_keys=keys,
+        base_url=base_url,
+        env=mode,
+        mailto=mailto,
+        token_max_age=_positive_int(get("TOKEN_MAX_AGE"), "UNSUBSVC_TOKEN_MAX_AGE"),
+        max_body=_positive_int(get("MAX_BODY"), "UNSUBSVC_MAX_BODY") or DEFAULT_MAX_BODY,
+        sender_name=get("SENDER_NAME") or "unsubsvc",
+        generated_secret=generated,
+    )
+
+
+def normalize_database_url(url: str) -> str:
+    """Point bare ``postgresql://`` URLs at psycopg 3, the driver unsubsvc ships with."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _development_key(instance_path: Path) -> str:
+    """Return a key generated once and kept in the instance folder (development only)."""
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process got there first: use its key
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    log.warning(
+        "UNSUBSVC_SECRET_KEY is not set: generated a development key in %s. "
+        "Set UNSUBSVC_SECRET_KEY in production.",
+        path,
+    )
+    return key
+
+
+def _positive_int(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of seconds/bytes") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return number

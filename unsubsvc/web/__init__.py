@@ -1,0 +1,1 @@
+"""The WSGI application: factory, blueprints by audience, forms and error pages."""

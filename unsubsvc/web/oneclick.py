@@ -1,0 +1,105 @@
+"""The URI in List-Unsubscribe: the RFC 8058 one-click POST and its landing page.
+
+GET and HEAD never change anything: link scanners and security gateways fetch
+every URL in a message. Only a POST unsubscribes, and it needs nothing but the
+signed URI: no cookie, session, CSRF token or login (RFC 8058 §3.1).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from flask import Blueprint, Response, abort, render_template, request
+
+from unsubsvc.core.events import Channel
+from unsubsvc.core.headers import ONE_CLICK, preferences_url
+from unsubsvc.core.tokens import Purpose, TokenPayload
+from unsubsvc.services import unsubscribe as svc
+from unsubsvc.web import context
+from unsubsvc.web.extensions import csrf, db
+from unsubsvc.web.forms import ConfirmUnsubscribeForm
+
+bp = Blueprint("oneclick", __name__)
+
+FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+def load_target(token: str) -> tuple[TokenPayload, svc.Target]:
+    """Verify ``token`` and load what it names (InvalidToken → 400, NotFound → 404)."""
+    payload = context.minter().signer.verify(Purpose.UNSUBSCRIBE, token, now=context.now())
+    return payload, svc.resolve(db.session, payload)
+
+
+def preferences_link(payload: TokenPayload) -> str:
+    """Return the preference-center URI for the recipient behind an unsubscribe token."""
+    minter = context.minter()
+    prefs = TokenPayload(payload.list_id, payload.subscriber, campaign_id=payload.campaign_id)
+    return preferences_url(minter.base_url, minter.signer.sign(Purpose.PREFERENCES, prefs))
+
+
+@bp.route("/u/<token>", methods=["GET", "HEAD", "POST"])
+@csrf.exempt
+def unsubscribe_uri(token: str) -> Response | str:
+    """Unsubscribe on POST (one-click); show the confirm page on GET and HEAD."""
+    payload, target = load_target(token)
+    if request.method == "POST":
+        check_one_click_body()
+        svc.unsubscribe(db.session, target, channel=Channel.ONE_CLICK, now=context.now())
+        # Rendered without a form: the answer must not set a cookie.
+        return render_template("oneclick/unsubscribed.html", target=target)
+    return render_template(
+        "oneclick/landing.html",
+        target=target,
+        token=token,
+        unsubscribed=svc.is_unsubscribed(db.session, target),
+        preferences_url=preferences_link(payload),
+        form=ConfirmUnsubscribeForm(),
+    )
+
+
+@bp.post("/u/<token>/confirm")
+def confirm(token: str) -> str:
+    """Unsubscribe from the landing page's button (a form with CSRF, unlike the one-click POST)."""
+    payload, target = load_target(token)
+    form = ConfirmUnsubscribeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    svc.unsubscribe(db.session, target, channel=Channel.LANDING_PAGE, now=context.now())
+    return render_template(
+        "oneclick/landing.html",
+        target=target,
+        token=token,
+        unsubscribed=True,
+        just_unsubscribed=True,
+        preferences_url=preferences_link(payload),
+        form=form,
+    )
+
+
+def check_one_click_body() -> None:
+    """Accept an empty body or a form carrying List-Unsubscribe=One-Click; refuse the rest.
+
+    RFC 8058 §3.1 names the form field; some mail clients send no body at all,
+    and the signed URI is the credential either way (EMAIL-NOTES). Bodies over
+    MAX_CONTENT_LENGTH are refused with 413 by Werkzeug before they are read.
+    """
+    key, _, value = ONE_CLICK.partition("=")
+    if request.mimetype in FORM_TYPES:
+        if not request.form and not request.files:
+            return  # empty, or a multipart body with no part we can read
+        if request.form.get(key) == value:
+            return
+        abort(400, description=f"The body must carry {ONE_CLICK}; nothing was changed.")
+    body = request.get_data()
+    if not body.strip():
+        return
+    # A client that sent the right bytes with no Content-Type at all still gets its unsubscribe;
+    # a body declared as something else (JSON, text) is a different protocol: refuse it.
+    fields = parse_qs(body.decode("latin-1"), keep_blank_values=True)
+    if not request.mimetype and fields == {key: [value]}:
+        return
+    abort(
+        415,
+        description="Send List-Unsubscribe=One-Click as application/x-www-form-urlencoded "
+        "or multipart/form-data; nothing was changed.",
+    )
