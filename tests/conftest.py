@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -102,18 +103,32 @@ def env(monkeypatch: pytest.MonkeyPatch, instance_path: Path, database_url: str)
 
 
 @pytest.fixture
-def app(env: dict[str, str], clock: FakeClock) -> Iterator[Flask]:
-    """An app on a fresh, migrated-equivalent database (tables from the models)."""
+def make_app(env: dict[str, str], clock: FakeClock) -> Iterator[Callable[..., Flask]]:
+    """Return a factory of apps on the test database; their connections close at teardown."""
     from unsubsvc.web.app import create_app
     from unsubsvc.web.extensions import db
 
-    app = create_app({"TESTING": True, "UNSUBSVC_CLOCK": clock})
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    made: list[Flask] = []
+
+    def factory(config: dict[str, Any] | None = None, *, tables: bool = True) -> Flask:
+        new = create_app({"TESTING": True, "UNSUBSVC_CLOCK": clock, **(config or {})})
+        made.append(new)
+        if tables:
+            with new.app_context():
+                db.create_all()
+        return new
+
+    yield factory
+    for each in made:
+        with each.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    """An app on a fresh database whose tables come from the models."""
+    return make_app()
 
 
 @pytest.fixture
@@ -124,3 +139,20 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port in a background thread; yield its base URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)

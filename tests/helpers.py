@@ -94,6 +94,9 @@ def snapshot(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
 
 def count_events(app: Flask, kind: str = "unsubscribe") -> int:
     with app.app_context():
-        return db.session.scalar(
-            sa.select(sa.func.count()).select_from(Event).where(Event.kind == kind)
-        ) or 0
+        return (
+            db.session.scalar(
+                sa.select(sa.func.count()).select_from(Event).where(Event.kind == kind)
+            )
+            or 0
+        )

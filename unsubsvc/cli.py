@@ -18,6 +18,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
 
 from unsubsvc.core.errors import UnsubsvcError
 from unsubsvc.services import lists as list_service
@@ -45,10 +46,10 @@ def domain_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _session() -> Any:
-    from unsubsvc.web.extensions import db
+def _session() -> Session:
+    from unsubsvc.web.extensions import session
 
-    return db.session
+    return session()
 
 
 def _minter() -> LinkMinter:

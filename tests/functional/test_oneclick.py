@@ -25,7 +25,9 @@ def post_urlencoded(client: FlaskClient, uri: str):
 
 
 def post_multipart(client: FlaskClient, uri: str):
-    return client.post(uri, data={"List-Unsubscribe": "One-Click"}, content_type="multipart/form-data")
+    return client.post(
+        uri, data={"List-Unsubscribe": "One-Click"}, content_type="multipart/form-data"
+    )
 
 
 def post_empty(client: FlaskClient, uri: str):
@@ -113,9 +115,7 @@ def test_wrong_body_is_refused_and_changes_nothing(
     assert snapshot(app) == before
 
 
-def test_body_without_content_type_but_right_bytes_still_unsubscribes(
-    app: Flask, uri: str
-) -> None:
+def test_body_without_content_type_but_right_bytes_still_unsubscribes(app: Flask, uri: str) -> None:
     response = app.test_client().post(uri, data=ONE_CLICK.encode(), content_type="")
     assert response.status_code == 200
     assert status(app)["subscribed"] is False

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from itsdangerous import BadData, BadSignature, SignatureExpired, TimestampSigner
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from unsubsvc.core.errors import InvalidToken
 
@@ -124,6 +125,8 @@ class TokenSigner:
         """Return the payload of a genuine token, or raise InvalidToken."""
         if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             raise InvalidToken("This link is not valid: it may have been cut short or changed.")
+        if not _canonical(token):
+            raise InvalidToken("This link is not valid: it may have been cut short or changed.")
         try:
             raw = self._signer(purpose, now).unsign(token, max_age=self.max_age)
         except SignatureExpired as exc:
@@ -133,6 +136,22 @@ class TokenSigner:
                 "This link is not valid: it may have been cut short or changed."
             ) from exc
         return TokenPayload.decode(raw.decode("ascii"))
+
+
+def _canonical(token: str) -> bool:
+    """Return whether the timestamp and signature are canonical base64.
+
+    The last character of a base64 field carries spare bits that decoding
+    ignores, so two spellings decode to the same signature. Accept only the
+    one itsdangerous writes: a token with any character changed is refused.
+    """
+    parts = token.rsplit(_SEP, 2)
+    if len(parts) != 3:
+        return False
+    try:
+        return all(base64_encode(base64_decode(part)).decode() == part for part in parts[1:])
+    except BadData:
+        return False
 
 
 def _to36(number: int) -> str:

@@ -8,8 +8,9 @@ inserted, and the row count says whether it was us.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,7 +22,7 @@ def insert_ignore(
 ) -> bool:
     """Insert one row unless it would clash on ``conflict_on``; return whether it was inserted."""
     dialect = session.get_bind().dialect.name
-    table = model.__table__
+    table = cast(Table, model.__table__)
     if dialect == "postgresql":
         stmt: Any = postgresql.insert(table).values(**values)
     elif dialect == "sqlite":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,9 +44,7 @@ def ensure_subscriber(session: Session, address: str, *, now: datetime) -> Subsc
         },
         conflict_on=["email_key"],
     )
-    created = find_subscriber(session, address)
-    assert created is not None
-    return created
+    return _found(find_subscriber(session, address))
 
 
 def find_subscription(
@@ -79,9 +78,7 @@ def ensure_subscription(
         },
         conflict_on=["list_id", "subscriber_id"],
     )
-    created = find_subscription(session, mailing_list, subscriber)
-    assert created is not None
-    return created
+    return _found(find_subscription(session, mailing_list, subscriber))
 
 
 def opted_out_topic_ids(session: Session, subscription: Subscription) -> set[int]:
@@ -115,6 +112,14 @@ def ensure_campaign(
         {"list_id": mailing_list.id, "key": key, "created_at": now},
         conflict_on=["list_id", "key"],
     )
-    created = find()
-    assert created is not None
-    return created
+    return _found(find())
+
+
+T = TypeVar("T")
+
+
+def _found(row: T | None) -> T:
+    """Return the row read back after an insert-or-ignore; it exists unless deleted meanwhile."""
+    if row is None:
+        raise RuntimeError("a row inserted in this transaction could not be read back")
+    return row

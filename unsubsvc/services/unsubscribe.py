@@ -10,15 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, update
+from sqlalchemy import Table, delete, update
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.errors import NotFound
 from unsubsvc.core.events import Channel, EventKind
 from unsubsvc.core.tokens import TokenPayload
-from unsubsvc.db.models import Campaign, Event, MailingList, Subscriber, Subscription, Topic, TopicOptOut
+from unsubsvc.db.models import (
+    Campaign,
+    Event,
+    MailingList,
+    Subscriber,
+    Subscription,
+    Topic,
+    TopicOptOut,
+)
 from unsubsvc.db.upsert import insert_ignore
 from unsubsvc.services.subscribers import (
     ensure_subscription,
@@ -100,7 +108,11 @@ def unsubscribe(
             changed = insert_ignore(
                 session,
                 TopicOptOut,
-                {"subscription_id": subscription.id, "topic_id": target.topic.id, "created_at": now},
+                {
+                    "subscription_id": subscription.id,
+                    "topic_id": target.topic.id,
+                    "created_at": now,
+                },
                 conflict_on=["subscription_id", "topic_id"],
             )
         else:
@@ -128,7 +140,7 @@ def resubscribe(
         subscription = ensure_subscription(session, target.mailing_list, target.subscriber, now=now)
         if target.topic is not None:
             removed = session.execute(
-                delete(TopicOptOut.__table__)
+                delete(cast(Table, TopicOptOut.__table__))
                 .where(
                     TopicOptOut.subscription_id == subscription.id,
                     TopicOptOut.topic_id == target.topic.id,
@@ -148,9 +160,11 @@ def resubscribe(
     return Outcome(changed, event_id)
 
 
-def _set_subscribed(session: Session, subscription: Subscription, value: bool, now: datetime) -> bool:
+def _set_subscribed(
+    session: Session, subscription: Subscription, value: bool, now: datetime
+) -> bool:
     """Flip ``subscribed`` only if it differs, and say whether this call flipped it."""
-    table = Subscription.__table__
+    table = cast(Table, Subscription.__table__)
     result = session.execute(
         update(table)
         .where(table.c.id == subscription.id, table.c.subscribed.is_(not value))

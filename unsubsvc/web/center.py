@@ -8,7 +8,7 @@ from unsubsvc.core.tokens import Purpose
 from unsubsvc.services import unsubscribe as svc
 from unsubsvc.services.status import recipient_state
 from unsubsvc.web import context
-from unsubsvc.web.extensions import db
+from unsubsvc.web.extensions import session
 
 bp = Blueprint("center", __name__)
 
@@ -17,8 +17,8 @@ bp = Blueprint("center", __name__)
 def preferences(token: str) -> str:
     """Show the recipient's current choices on the list."""
     payload = context.minter().signer.verify(Purpose.PREFERENCES, token, now=context.now())
-    target = svc.resolve(db.session, payload)
-    state = recipient_state(db.session, target.mailing_list, target.subscriber)
+    target = svc.resolve(session(), payload)
+    state = recipient_state(session(), target.mailing_list, target.subscriber)
     return render_template(
         "center/preferences.html",
         target=target,

@@ -10,6 +10,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from unsubsvc.db.base import Base
 
@@ -18,6 +19,11 @@ from unsubsvc.db.base import Base
 db = SQLAlchemy(metadata=Base.metadata)
 migrate = Migrate()
 csrf = CSRFProtect()
+
+
+def session() -> Session:
+    """Return this request's (or CLI command's) SQLAlchemy session, for the services."""
+    return db.session()
 
 
 @event.listens_for(Engine, "connect")

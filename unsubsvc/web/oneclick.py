@@ -16,7 +16,7 @@ from unsubsvc.core.headers import ONE_CLICK, preferences_url
 from unsubsvc.core.tokens import Purpose, TokenPayload
 from unsubsvc.services import unsubscribe as svc
 from unsubsvc.web import context
-from unsubsvc.web.extensions import csrf, db
+from unsubsvc.web.extensions import csrf, session
 from unsubsvc.web.forms import ConfirmUnsubscribeForm
 
 bp = Blueprint("oneclick", __name__)
@@ -27,7 +27,7 @@ FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 def load_target(token: str) -> tuple[TokenPayload, svc.Target]:
     """Verify ``token`` and load what it names (InvalidToken → 400, NotFound → 404)."""
     payload = context.minter().signer.verify(Purpose.UNSUBSCRIBE, token, now=context.now())
-    return payload, svc.resolve(db.session, payload)
+    return payload, svc.resolve(session(), payload)
 
 
 def preferences_link(payload: TokenPayload) -> str:
@@ -38,23 +38,26 @@ def preferences_link(payload: TokenPayload) -> str:
 
 
 @bp.route("/u/<token>", methods=["GET", "HEAD", "POST"])
-@csrf.exempt
 def unsubscribe_uri(token: str) -> Response | str:
     """Unsubscribe on POST (one-click); show the confirm page on GET and HEAD."""
     payload, target = load_target(token)
     if request.method == "POST":
         check_one_click_body()
-        svc.unsubscribe(db.session, target, channel=Channel.ONE_CLICK, now=context.now())
+        svc.unsubscribe(session(), target, channel=Channel.ONE_CLICK, now=context.now())
         # Rendered without a form: the answer must not set a cookie.
         return render_template("oneclick/unsubscribed.html", target=target)
     return render_template(
         "oneclick/landing.html",
         target=target,
         token=token,
-        unsubscribed=svc.is_unsubscribed(db.session, target),
+        unsubscribed=svc.is_unsubscribed(session(), target),
         preferences_url=preferences_link(payload),
         form=ConfirmUnsubscribeForm(),
     )
+
+
+# RFC 8058 §3.1: the POST carries no cookie or CSRF token; the signed URI is the credential.
+csrf.exempt(unsubscribe_uri)
 
 
 @bp.post("/u/<token>/confirm")
@@ -64,7 +67,7 @@ def confirm(token: str) -> str:
     form = ConfirmUnsubscribeForm()
     if not form.validate_on_submit():
         abort(400)
-    svc.unsubscribe(db.session, target, channel=Channel.LANDING_PAGE, now=context.now())
+    svc.unsubscribe(session(), target, channel=Channel.LANDING_PAGE, now=context.now())
     return render_template(
         "oneclick/landing.html",
         target=target,

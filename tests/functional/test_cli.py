@@ -1,0 +1,156 @@
+"""The contract's commands through Flask's CLI runner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from tests.helpers import count_events, events, path_of
+
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+def create_news(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(
+        args=[
+            "list",
+            "create",
+            "news",
+            "--topic",
+            "product",
+            "--topic",
+            "events",
+            "--frequency",
+            "weekly",
+            "--frequency",
+            "monthly",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_list_create_twice_fails_with_exit_1(runner: FlaskCliRunner) -> None:
+    create_news(runner)
+    again = runner.invoke(args=["list", "create", "news"])
+    assert again.exit_code == 1
+    assert "already exists" in again.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["list", "create", "Bad Name"], ["list", "create", "ok", "--topic", "x y"]],
+    ids=["bad-list-name", "bad-topic"],
+)
+def test_list_create_refuses_bad_slugs(runner: FlaskCliRunner, args: list[str]) -> None:
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1
+    assert "lowercase" in result.output
+
+
+def test_headers_prints_exactly_the_two_lines(runner: FlaskCliRunner) -> None:
+    create_news(runner)
+    result = runner.invoke(
+        args=["headers", "--list", "news", "--email", "Ann@Example.com", "--campaign", "c1"]
+    )
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("List-Unsubscribe: <https://unsub.example.com/u/")
+    assert lines[0].endswith(">")
+    assert "mailto:" not in lines[0]
+    assert lines[1] == "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+    assert "ann" not in lines[0].lower().split("/u/")[1]
+
+
+def test_headers_adds_mailto_when_configured(
+    app: Flask, runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from unsubsvc.web import context
+
+    app.config["UNSUBSVC_MAILTO"] = "unsubscribe@mail.example.com"
+    context.install(app)
+    create_news(runner)
+    result = runner.invoke(args=["headers", "--list", "news", "--email", "ann@example.com"])
+    header = result.stdout.splitlines()[0]
+    https_at = header.index("<https://")
+    mailto_at = header.index("<mailto:unsubscribe@mail.example.com?subject=unsubscribe%20")
+    assert https_at < mailto_at
+
+
+def test_headers_for_unknown_list_or_topic_fail(runner: FlaskCliRunner) -> None:
+    create_news(runner)
+    unknown_list = runner.invoke(args=["headers", "--list", "nope", "--email", "a@example.com"])
+    assert unknown_list.exit_code == 1
+    assert "unknown list" in unknown_list.output
+    unknown_topic = runner.invoke(
+        args=["headers", "--list", "news", "--email", "a@example.com", "--topic", "sports"]
+    )
+    assert unknown_topic.exit_code == 1
+    assert "no topic" in unknown_topic.output
+    bad_address = runner.invoke(args=["headers", "--list", "news", "--email", "not-an-address"])
+    assert bad_address.exit_code == 1
+
+
+def test_status_of_an_address_never_seen_is_subscribed_with_defaults(
+    runner: FlaskCliRunner,
+) -> None:
+    create_news(runner)
+    result = runner.invoke(args=["status", "--list", "news", "--email", "new@example.com"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {
+        "list": "news",
+        "email": "new@example.com",
+        "subscribed": True,
+        "topics": {"product": True, "events": True},
+        "frequency": "weekly",
+        "paused_until": None,
+    }
+
+
+def test_status_of_unknown_list_exits_1(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["status", "--list", "nope", "--email", "a@example.com"])
+    assert result.exit_code == 1
+
+
+def test_headers_then_one_click_then_status(app: Flask, runner: FlaskCliRunner) -> None:
+    create_news(runner)
+    out = runner.invoke(
+        args=["headers", "--list", "news", "--email", "Ann@Example.com", "--campaign", "c1"]
+    ).stdout
+    uri = out.splitlines()[0].removeprefix("List-Unsubscribe: <").removesuffix(">")
+
+    response = app.test_client(use_cookies=False).post(
+        path_of(uri), data=ONE_CLICK, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 200
+
+    # The address matches case-insensitively on the whole address.
+    state = json.loads(
+        runner.invoke(args=["status", "--list", "news", "--email", "ann@EXAMPLE.com"]).stdout
+    )
+    assert state["subscribed"] is False
+    assert state["email"] == "Ann@Example.com"
+    assert count_events(app) == 1
+    assert [(e["channel"], e["campaign"]) for e in events(app)] == [("one_click", "c1")]
+
+
+def test_same_address_in_other_case_is_the_same_subscriber(runner: FlaskCliRunner) -> None:
+    create_news(runner)
+    first = runner.invoke(args=["headers", "--list", "news", "--email", "Ann@Example.com"])
+    second = runner.invoke(args=["headers", "--list", "news", "--email", "ann@example.COM"])
+    public_id = lambda out: out.split("/u/")[1].split(".")[2]  # noqa: E731
+    assert public_id(first.stdout) == public_id(second.stdout)
+
+
+def test_link_prints_the_preferences_uri(runner: FlaskCliRunner) -> None:
+    create_news(runner)
+    result = runner.invoke(args=["link", "--list", "news", "--email", "ann@example.com"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("https://unsub.example.com/p/")
+    with_prefs = runner.invoke(
+        args=["headers", "--list", "news", "--email", "ann@example.com", "--preferences-url"]
+    )
+    assert with_prefs.stdout.splitlines()[2].startswith("Preferences-URL: https://")
