@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -201,7 +202,13 @@ def serve_command(host: str, port: int, workers: int, threads: int) -> None:
 def demo_command(host: str, port: int, then_serve: bool) -> None:
     """Set up the database with a demo list, print a header to try, and serve."""
     from unsubsvc.core.errors import Conflict
+    from unsubsvc.web import context
 
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not os.environ.get("UNSUBSVC_BASE_URL"):
+        # Links must point at the server this command starts.
+        app.config["UNSUBSVC_BASE_URL"] = f"http://{host}:{port}"
+        context.install(app)
     upgrade_database()
     try:
         list_service.create_list(
@@ -230,7 +237,7 @@ def demo_command(host: str, port: int, then_serve: bool) -> None:
     if then_serve:
         from unsubsvc.serving import serve
 
-        serve(current_app._get_current_object(), host, port, workers=1, threads=4)  # type: ignore[attr-defined]
+        serve(app, host, port, workers=1, threads=4)
 
 
 def register_commands(app: Flask) -> None:

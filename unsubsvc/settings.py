@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,15 +107,24 @@ def _development_key(instance_path: Path) -> str:
     """Return a key generated once and kept in the instance folder (development only)."""
     path = instance_path / "secret_key"
     if path.exists():
-        return path.read_text().strip()
+        existing = path.read_text().strip()
+        if existing:
+            return existing
+        path.unlink()  # an empty file is a failed earlier write: make a new key
     instance_path.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32)
+    # Write a private temporary file, then link it into place: the key file
+    # appears whole or not at all, and a process that loses the race reads the winner's.
+    fd, tmp = tempfile.mkstemp(dir=instance_path, prefix=".secret_key.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process got there first: use its key
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key + "\n")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_text().strip()
+    finally:
+        os.unlink(tmp)
     log.warning(
         "UNSUBSVC_SECRET_KEY is not set: generated a development key in %s. "
         "Set UNSUBSVC_SECRET_KEY in production.",

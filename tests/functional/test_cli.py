@@ -154,3 +154,15 @@ def test_link_prints_the_preferences_uri(runner: FlaskCliRunner) -> None:
         args=["headers", "--list", "news", "--email", "ann@example.com", "--preferences-url"]
     )
     assert with_prefs.stdout.splitlines()[2].startswith("Preferences-URL: https://")
+
+
+def test_demo_sets_up_a_list_and_prints_a_header_to_try(make_app) -> None:
+    runner = make_app(tables=False).test_cli_runner()
+    result = runner.invoke(args=["demo", "--no-serve"])
+    assert result.exit_code == 0, result.output
+    assert "List-Unsubscribe: <https://unsub.example.com/u/" in result.stdout
+    assert "curl -i -X POST -d 'List-Unsubscribe=One-Click'" in result.stdout
+    again = runner.invoke(args=["demo", "--no-serve"])
+    assert again.exit_code == 0, again.output
+    shown = runner.invoke(args=["list", "show", "newsletter"])
+    assert '"topics": ["product", "events"]' in shown.stdout

@@ -14,7 +14,7 @@ def normalize_address(address: str) -> str:
     if not value or len(value) > MAX_ADDRESS_LENGTH:
         raise InvalidInput(f"not an e-mail address: {address!r}")
     local, at, domain = value.rpartition("@")
-    if not at or not local or not domain or "." not in domain.strip("."):
+    if not at or not local or not domain or "." not in domain.strip(".") or "@" in local:
         raise InvalidInput(f"not an e-mail address: {address!r}")
     if any(ch.isspace() or ord(ch) < 32 or ch in "<>,;" for ch in value):
         raise InvalidInput(f"not an e-mail address: {address!r}")

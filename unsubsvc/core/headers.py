@@ -9,6 +9,7 @@ a comma, never inside ``<...>`` (RFC 2369 §2), and never exceed 998 characters
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, urlsplit
 
 LIST_UNSUBSCRIBE = "List-Unsubscribe"
@@ -20,6 +21,9 @@ ONE_CLICK = "List-Unsubscribe=One-Click"
 MAX_LINE_LENGTH = 998
 #: RFC 5322 §2.1.1: what a line should not exceed when it can be helped.
 RECOMMENDED_LINE_LENGTH = 78
+
+#: A comma between items, not one inside <...>.
+_ITEM_SEPARATOR = re.compile(r",(?![^<]*>)")
 
 #: Where the one-click endpoint lives under the base URL.
 UNSUBSCRIBE_PATH = "/u/"
@@ -52,7 +56,9 @@ def list_unsubscribe_headers(https_uri: str, mailto: str | None = None) -> list[
         raise ValueError(f"the unsubscribe URI must be http(s), not {scheme or 'relative'}")
     uris = [https_uri] + ([mailto] if mailto else [])
     for uri in uris:
-        if any(ch in uri for ch in "<>, \t\r\n"):
+        # RFC 2369 §2: the URI sits in <...> and items are comma-separated, so only
+        # visible ASCII other than those delimiters may appear (percent-encode the rest).
+        if not all(33 <= ord(ch) <= 126 and ch not in "<>," for ch in uri):
             raise ValueError(f"URI cannot go into List-Unsubscribe unescaped: {uri!r}")
     value = ", ".join(f"<{uri}>" for uri in uris)
     return [(LIST_UNSUBSCRIBE, value), (LIST_UNSUBSCRIBE_POST, ONE_CLICK)]
@@ -66,12 +72,14 @@ def format_header(
     A comma-separated item that cannot fit on a line of its own is left whole
     as long as it fits the RFC 5322 hard limit; beyond that, ValueError.
     """
-    items = [item.strip() for item in value.split(",")]
+    items = [item.strip() for item in _ITEM_SEPARATOR.split(value)]
     lines: list[str] = []
     current = f"{name}: {items[0]}"
-    for item in items[1:]:
+    for index, item in enumerate(items[1:], start=2):
         candidate = f"{current}, {item}"
-        if len(candidate) <= max_line_length:
+        # Reserve a character for the comma a later fold would append to this line.
+        needed = len(candidate) + (1 if index < len(items) else 0)
+        if needed <= max_line_length:
             current = candidate
         else:
             lines.append(current + ",")

@@ -29,6 +29,7 @@ _VERSION = "1"
 _SEP = "."
 _PUBLIC_ID = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
 _BASE36 = re.compile(r"\A[0-9a-z]{1,13}\Z")
+_MAX_ID = 36**13
 
 
 class Purpose(StrEnum):
@@ -102,6 +103,8 @@ class TokenSigner:
     """
 
     def __init__(self, secret_keys: Sequence[str | bytes], *, max_age: int | None = None) -> None:
+        if isinstance(secret_keys, str | bytes):
+            raise TypeError("secret_keys is a sequence of keys, not one key")
         keys = [k for k in secret_keys if k]
         if not keys:
             raise ValueError("at least one secret key is required")
@@ -155,8 +158,8 @@ def _canonical(token: str) -> bool:
 
 
 def _to36(number: int) -> str:
-    if number < 0:
-        raise ValueError("ids are non-negative")
+    if not 0 <= number < _MAX_ID:
+        raise ValueError(f"ids are non-negative and below 36**13, not {number}")
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while True:
