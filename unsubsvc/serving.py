@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -33,8 +32,6 @@ def _gunicorn(app: Flask, options: dict[str, Any]) -> None:
                 self.cfg.set(key, value)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", "-")
-            if os.path.isdir("/dev/shm"):  # heartbeat files off the (maybe slow) disk
-                self.cfg.set("worker_tmp_dir", "/dev/shm")
             if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 27
                 self.cfg.set("control_socket_disable", True)
 

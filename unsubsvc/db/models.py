@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -82,6 +83,8 @@ class Subscriber(Base):
     #: The case-folded address that lookups match on.
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
     created_at: Mapped[datetime]
+    #: Set while the subscriber has left every list of this sender at once.
+    unsubscribed_all_at: Mapped[datetime | None]
 
 
 class Subscription(Base):
@@ -153,3 +156,20 @@ class Event(Base):
     topic_id: Mapped[int | None] = mapped_column(ForeignKey("topic.id", ondelete="SET NULL"))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id", ondelete="SET NULL"))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class SurveyResponse(Base):
+    """An optional exit-survey answer, attached to the unsubscribe it explains."""
+
+    __tablename__ = "survey_response"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("event.id", ondelete="CASCADE"),
+        unique=True,
+    )
+    reason: Mapped[str | None] = mapped_column(String(32))
+    #: Free text exactly as typed (bounded); escaped wherever it is shown.
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]

@@ -22,8 +22,9 @@ def recipient_state(
     subscription = (
         find_subscription(session, mailing_list, subscriber) if subscriber is not None else None
     )
+    unsubscribed_all = subscriber is not None and subscriber.unsubscribed_all_at is not None
     if subscription is None:
-        return RecipientState(frequency=default_frequency)
+        return RecipientState(frequency=default_frequency, unsubscribed_all=unsubscribed_all)
     opted_out = opted_out_topic_ids(session, subscription)
     frequency = default_frequency
     if subscription.frequency_id is not None:
@@ -34,6 +35,7 @@ def recipient_state(
         opted_out_topics=frozenset(t.slug for t in mailing_list.topics if t.id in opted_out),
         frequency=frequency,
         paused_until=subscription.paused_until,
+        unsubscribed_all=unsubscribed_all,
     )
 
 
@@ -48,7 +50,7 @@ def status_document(
     return {
         "list": mailing_list.name,
         "email": subscriber.email if subscriber is not None else normalize_address(address),
-        "subscribed": state.subscribed,
+        "subscribed": state.receives_mail,
         "topics": state.topic_choices([t.slug for t in mailing_list.topics]),
         "frequency": state.frequency,
         "paused_until": paused_until.isoformat() if paused_until is not None else None,

@@ -8,7 +8,6 @@ committed together before the caller answers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -20,45 +19,19 @@ from unsubsvc.core.events import Channel, EventKind
 from unsubsvc.core.tokens import TokenPayload
 from unsubsvc.db.models import (
     Campaign,
-    Event,
     MailingList,
-    Subscriber,
     Subscription,
     Topic,
     TopicOptOut,
 )
 from unsubsvc.db.upsert import insert_ignore
+from unsubsvc.services.events import Outcome, Target, record_event
 from unsubsvc.services.subscribers import (
     ensure_subscription,
     find_subscriber_by_public_id,
     find_subscription,
     opted_out_topic_ids,
 )
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a verified token points at, loaded from the database."""
-
-    mailing_list: MailingList
-    subscriber: Subscriber
-    topic: Topic | None
-    campaign_id: int | None
-
-    @property
-    def scope(self) -> str:
-        """Say in words what an unsubscribe through this token stops."""
-        if self.topic is not None:
-            return f"{self.topic.name} mail from {self.mailing_list.display_name}"
-        return f"all mail from {self.mailing_list.display_name}"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The result of a change: whether this call made it, and the event it wrote."""
-
-    changed: bool
-    event_id: int | None = None
 
 
 def resolve(session: Session, payload: TokenPayload) -> Target:
@@ -84,7 +57,9 @@ def resolve(session: Session, payload: TokenPayload) -> Target:
 
 
 def is_unsubscribed(session: Session, target: Target) -> bool:
-    """Return whether the token's scope is already unsubscribed."""
+    """Return whether the token's scope is already unsubscribed (or everything is)."""
+    if target.subscriber.unsubscribed_all_at is not None:
+        return True
     subscription = find_subscription(session, target.mailing_list, target.subscriber)
     if subscription is None:
         return False
@@ -100,8 +75,12 @@ def unsubscribe(
     channel: Channel,
     now: datetime,
     detail: dict[str, Any] | None = None,
+    commit: bool = True,
 ) -> Outcome:
-    """Unsubscribe the target's scope (its topic, else the whole list) and commit."""
+    """Unsubscribe the target's scope (its topic, else the whole list) and commit.
+
+    With ``commit=False`` the change joins the caller's transaction instead.
+    """
     try:
         subscription = ensure_subscription(session, target.mailing_list, target.subscriber, now=now)
         if target.topic is not None:
@@ -119,8 +98,9 @@ def unsubscribe(
             changed = _set_subscribed(session, subscription, False, now)
         event_id = None
         if changed:
-            event_id = _record(session, target, EventKind.UNSUBSCRIBE, channel, now, detail)
-        session.commit()
+            event_id = record_event(session, target, EventKind.UNSUBSCRIBE, channel, now, detail)
+        if commit:
+            session.commit()
     except BaseException:
         session.rollback()
         raise
@@ -134,8 +114,9 @@ def resubscribe(
     channel: Channel,
     now: datetime,
     detail: dict[str, Any] | None = None,
+    commit: bool = True,
 ) -> Outcome:
-    """Undo an unsubscribe of the target's scope and commit."""
+    """Undo an unsubscribe of the target's scope and commit (unless ``commit=False``)."""
     try:
         subscription = ensure_subscription(session, target.mailing_list, target.subscriber, now=now)
         if target.topic is not None:
@@ -152,8 +133,9 @@ def resubscribe(
             changed = _set_subscribed(session, subscription, True, now)
         event_id = None
         if changed:
-            event_id = _record(session, target, EventKind.RESUBSCRIBE, channel, now, detail)
-        session.commit()
+            event_id = record_event(session, target, EventKind.RESUBSCRIBE, channel, now, detail)
+        if commit:
+            session.commit()
     except BaseException:
         session.rollback()
         raise
@@ -173,26 +155,3 @@ def _set_subscribed(
     )
     session.expire(subscription)
     return result.first() is not None
-
-
-def _record(
-    session: Session,
-    target: Target,
-    kind: EventKind,
-    channel: Channel,
-    now: datetime,
-    detail: dict[str, Any] | None,
-) -> int:
-    event = Event(
-        occurred_at=now,
-        kind=kind.value,
-        channel=channel.value,
-        subscriber_id=target.subscriber.id,
-        list_id=target.mailing_list.id,
-        topic_id=target.topic.id if target.topic is not None else None,
-        campaign_id=target.campaign_id,
-        detail=detail,
-    )
-    session.add(event)
-    session.flush()
-    return event.id

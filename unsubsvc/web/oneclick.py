@@ -15,6 +15,7 @@ from unsubsvc.core.events import Channel
 from unsubsvc.core.headers import ONE_CLICK, preferences_url
 from unsubsvc.core.tokens import Purpose, TokenPayload
 from unsubsvc.services import unsubscribe as svc
+from unsubsvc.services.events import Target
 from unsubsvc.web import context
 from unsubsvc.web.extensions import csrf, session
 from unsubsvc.web.forms import ConfirmUnsubscribeForm
@@ -24,7 +25,7 @@ bp = Blueprint("oneclick", __name__)
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
 
-def load_target(token: str) -> tuple[TokenPayload, svc.Target]:
+def load_target(token: str) -> tuple[TokenPayload, Target]:
     """Verify ``token`` and load what it names (InvalidToken → 400, NotFound → 404)."""
     payload = context.minter().signer.verify(Purpose.UNSUBSCRIBE, token, now=context.now())
     return payload, svc.resolve(session(), payload)
