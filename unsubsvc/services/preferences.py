@@ -1,0 +1,223 @@
+"""The preference center's use cases: frequency, topics, pause, leaving everything, the survey.
+
+Each call is one transaction: the change and its events are committed together,
+and a call that changes nothing writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from unsubsvc.core.errors import InvalidInput, NotFound
+from unsubsvc.core.events import Channel, EventKind
+from unsubsvc.core.preferences import check_survey, is_downgrade, pause_end
+from unsubsvc.db.models import Event, Frequency, Subscriber, Subscription, SurveyResponse
+from unsubsvc.services.events import Outcome, Target, record_event
+from unsubsvc.services.subscribers import ensure_subscription, opted_out_topic_ids
+from unsubsvc.services.unsubscribe import resubscribe as resubscribe_scope
+from unsubsvc.services.unsubscribe import unsubscribe as unsubscribe_scope
+
+CENTER = Channel.PREFERENCE_CENTER
+
+
+def _locked_subscription(session: Session, target: Target, now: datetime) -> Subscription:
+    """Return the subscription row, locked until commit so two saves do not interleave."""
+    subscription = ensure_subscription(session, target.mailing_list, target.subscriber, now=now)
+    locked = session.scalar(
+        select(Subscription).where(Subscription.id == subscription.id).with_for_update()
+    )
+    return locked if locked is not None else subscription
+
+
+def _frequency_slug(target: Target, subscription: Subscription) -> str | None:
+    frequencies = target.mailing_list.frequencies
+    for frequency in frequencies:
+        if frequency.id == subscription.frequency_id:
+            return frequency.slug
+    return frequencies[0].slug if frequencies else None
+
+
+def _commit(session: Session, changed: bool, event_id: int | None = None) -> Outcome:
+    session.commit()
+    return Outcome(changed, event_id)
+
+
+def set_frequency(session: Session, target: Target, slug: str, *, now: datetime) -> Outcome:
+    """Receive mail at the cadence ``slug``, one of the list's frequencies."""
+    chosen: Frequency | None = next(
+        (f for f in target.mailing_list.frequencies if f.slug == slug), None
+    )
+    if chosen is None:
+        raise InvalidInput(f"{target.mailing_list.display_name} has no frequency {slug!r}")
+    try:
+        subscription = _locked_subscription(session, target, now)
+        old = _frequency_slug(target, subscription)
+        if old == slug:
+            return _commit(session, False)
+        subscription.frequency_id = chosen.id
+        subscription.updated_at = now
+        order = [f.slug for f in target.mailing_list.frequencies]
+        event_id = record_event(
+            session,
+            target,
+            EventKind.FREQUENCY_CHANGE,
+            CENTER,
+            now,
+            {"from": old, "to": slug, "downgrade": is_downgrade(order, old, slug)},
+        )
+        return _commit(session, True, event_id)
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def set_topics(
+    session: Session, target: Target, wanted: Iterable[str], *, now: datetime
+) -> Outcome:
+    """Receive exactly the topics in ``wanted``; one event per topic that changes."""
+    wanted = set(wanted)
+    known = {t.slug for t in target.mailing_list.topics}
+    unknown = wanted - known
+    if unknown:
+        raise InvalidInput(f"unknown topic(s): {', '.join(sorted(unknown))}")
+    changed = False
+    try:
+        subscription = _locked_subscription(session, target, now)
+        opted_out = opted_out_topic_ids(session, subscription)
+        for topic in target.mailing_list.topics:
+            topic_target = Target(target.mailing_list, target.subscriber, topic, target.campaign_id)
+            if topic.slug in wanted and topic.id in opted_out:
+                changed |= resubscribe_scope(
+                    session, topic_target, channel=CENTER, now=now, commit=False
+                ).changed
+            elif topic.slug not in wanted and topic.id not in opted_out:
+                changed |= unsubscribe_scope(
+                    session, topic_target, channel=CENTER, now=now, commit=False
+                ).changed
+        return _commit(session, changed)
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def pause(session: Session, target: Target, option: str, *, now: datetime) -> Outcome:
+    """Pause mail for one of the offered periods; it resumes by itself when the date passes."""
+    until = pause_end(option, now)
+    try:
+        subscription = _locked_subscription(session, target, now)
+        subscription.paused_until = until
+        subscription.updated_at = now
+        event_id = record_event(
+            session,
+            target,
+            EventKind.PAUSE,
+            CENTER,
+            now,
+            {"until": until.isoformat(), "option": option},
+        )
+        return _commit(session, True, event_id)
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def resume(session: Session, target: Target, *, now: datetime) -> Outcome:
+    """End a pause in force now."""
+    try:
+        subscription = _locked_subscription(session, target, now)
+        if subscription.paused_until is None or subscription.paused_until <= now:
+            return _commit(session, False)
+        subscription.paused_until = None
+        subscription.updated_at = now
+        event_id = record_event(session, target, EventKind.RESUME, CENTER, now)
+        return _commit(session, True, event_id)
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def unsubscribe_all(
+    session: Session, target: Target, *, channel: Channel = CENTER, now: datetime
+) -> Outcome:
+    """Leave every list of this sender, now and later; the event names the list it came from."""
+    return _set_unsubscribed_all(session, target, channel, now, leave=True)
+
+
+def resubscribe_all(
+    session: Session, target: Target, *, channel: Channel = CENTER, now: datetime
+) -> Outcome:
+    """Undo leaving every list; each list's own choices apply again."""
+    return _set_unsubscribed_all(session, target, channel, now, leave=False)
+
+
+def _set_unsubscribed_all(
+    session: Session, target: Target, channel: Channel, now: datetime, *, leave: bool
+) -> Outcome:
+    column = Subscriber.unsubscribed_all_at
+    try:
+        flipped = session.execute(
+            update(Subscriber.__table__)  # type: ignore[arg-type]
+            .where(
+                Subscriber.__table__.c.id == target.subscriber.id,
+                column.is_(None) if leave else column.is_not(None),
+            )
+            .values(unsubscribed_all_at=now if leave else None)
+            .returning(Subscriber.__table__.c.id)
+        ).first()
+        session.expire(target.subscriber)
+        if flipped is None:
+            return _commit(session, False)
+        kind = EventKind.UNSUBSCRIBE if leave else EventKind.RESUBSCRIBE
+        no_topic = Target(target.mailing_list, target.subscriber, None, target.campaign_id)
+        event_id = record_event(session, no_topic, kind, channel, now, {"scope": "all"})
+        return _commit(session, True, event_id)
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def latest_unsubscribe(session: Session, target: Target) -> Event | None:
+    """Return the subscriber's newest unsubscribe event on this list, if any."""
+    return session.scalar(
+        select(Event)
+        .where(
+            Event.subscriber_id == target.subscriber.id,
+            Event.list_id == target.mailing_list.id,
+            Event.kind == EventKind.UNSUBSCRIBE.value,
+        )
+        .order_by(Event.id.desc())
+        .limit(1)
+    )
+
+
+def survey_answer(session: Session, event: Event) -> SurveyResponse | None:
+    """Return the survey answer attached to ``event``, if one was given."""
+    return session.scalar(select(SurveyResponse).where(SurveyResponse.event_id == event.id))
+
+
+def record_survey(
+    session: Session, target: Target, reason: str | None, comment: str | None, *, now: datetime
+) -> SurveyResponse:
+    """Attach an exit-survey answer to the newest unsubscribe; answering again replaces it."""
+    reason, comment = check_survey(reason, comment)
+    if reason is None and comment is None:
+        raise InvalidInput("Choose a reason or write a comment, or simply leave this page.")
+    event = latest_unsubscribe(session, target)
+    if event is None:
+        raise NotFound("There is no unsubscribe to give a reason for.")
+    try:
+        answer = survey_answer(session, event)
+        if answer is None:
+            answer = SurveyResponse(event_id=event.id, created_at=now)
+            session.add(answer)
+        answer.reason = reason
+        answer.comment = comment
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return answer
