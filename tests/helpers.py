@@ -100,3 +100,21 @@ def count_events(app: Flask, kind: str = "unsubscribe") -> int:
             )
             or 0
         )
+
+
+def csrf_token(page_html: str) -> str:
+    """Return the CSRF token a rendered form carries."""
+    import re
+
+    found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page_html)
+    if found is None:
+        raise AssertionError("no CSRF token in the page")
+    return found.group(1)
+
+
+def event_rows(app: Flask) -> list[Event]:
+    """Return every event as a model, oldest first."""
+    with app.app_context():
+        rows = list(db.session.scalars(sa.select(Event).order_by(Event.id)))
+        db.session.expunge_all()
+        return rows

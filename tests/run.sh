@@ -13,6 +13,14 @@ fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
 
+# Browser tests drive Debian's Chromium through Playwright (no browser download).
+CHROMIUM=${UNSUBSVC_CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$CHROMIUM" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "== installing chromium (Debian package)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 # PostgreSQL: use UNSUBSVC_TEST_DATABASE_URL if given, else the local server
 # (started if it is installed but not running).
 if [ -z "${UNSUBSVC_TEST_DATABASE_URL:-}" ]; then

@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from unsubsvc.core.preferences import RecipientState
+from unsubsvc.core.errors import InvalidInput
+from unsubsvc.core.preferences import (
+    RecipientState,
+    Verdict,
+    check_survey,
+    is_downgrade,
+    may_mail,
+    pause_end,
+)
 
 PAUSED_UNTIL = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
 PAUSED = RecipientState(paused_until=PAUSED_UNTIL)
@@ -99,3 +107,93 @@ def test_state_is_immutable() -> None:
     state = RecipientState()
     with pytest.raises(dataclasses.FrozenInstanceError):
         state.subscribed = False  # type: ignore[misc]
+
+
+# --- may_mail: the rule the sender API's eligibility call applies ----------------------------
+
+
+RULE_NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+FREQUENCIES = ("daily", "weekly", "monthly")
+
+
+@pytest.mark.parametrize(
+    ("state", "kwargs", "verdict"),
+    [
+        (RecipientState(), {}, Verdict.OK),
+        (RecipientState(subscribed=False), {}, Verdict.UNSUBSCRIBED),
+        (RecipientState(unsubscribed_all=True), {}, Verdict.UNSUBSCRIBED_ALL),
+        (RecipientState(opted_out_topics=frozenset({"events"})), {"topic": "events"},
+         Verdict.TOPIC_OPTED_OUT),
+        (RecipientState(opted_out_topics=frozenset({"events"})), {"topic": "product"},
+         Verdict.OK),
+        (RecipientState(opted_out_topics=frozenset({"events"})), {}, Verdict.OK),
+        (RecipientState(paused_until=RULE_NOW + timedelta(days=1)), {}, Verdict.PAUSED),
+        (RecipientState(paused_until=RULE_NOW), {}, Verdict.OK),
+        (RecipientState(frequency="monthly"), {"cadence": "weekly"}, Verdict.FREQUENCY),
+        (RecipientState(frequency="monthly"), {"cadence": "monthly"}, Verdict.OK),
+        (RecipientState(frequency="weekly"), {"cadence": "monthly"}, Verdict.OK),
+        (RecipientState(frequency="daily"), {"cadence": "daily"}, Verdict.OK),
+        (RecipientState(frequency="weekly"), {"cadence": "daily"}, Verdict.FREQUENCY),
+        (RecipientState(subscribed=False), {"transactional": True}, Verdict.OK),
+        (RecipientState(unsubscribed_all=True, paused_until=RULE_NOW + timedelta(days=9)),
+         {"transactional": True}, Verdict.OK),
+        (RecipientState(subscribed=False, paused_until=RULE_NOW + timedelta(days=1)), {},
+         Verdict.UNSUBSCRIBED),
+    ],
+    ids=[
+        "defaults", "unsubscribed", "unsubscribed-all", "topic-opted-out", "other-topic",
+        "no-topic-named", "paused", "pause-ended", "monthly-reader-weekly-send",
+        "monthly-reader-monthly-send", "weekly-reader-monthly-send", "daily-daily",
+        "weekly-reader-daily-send", "transactional-ignores-unsubscribe",
+        "transactional-ignores-everything", "unsubscribed-wins-over-paused",
+    ],
+)  # fmt: skip
+def test_may_mail(state: RecipientState, kwargs: dict, verdict: Verdict) -> None:
+    assert may_mail(state, now=RULE_NOW, frequencies=FREQUENCIES, **kwargs) is verdict
+
+
+def test_may_mail_refuses_an_unknown_cadence() -> None:
+    with pytest.raises(InvalidInput, match="unknown cadence"):
+        may_mail(RecipientState(frequency="weekly"), now=RULE_NOW, frequencies=FREQUENCIES,
+                 cadence="hourly")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("option", "days"), [("2w", 14), ("1m", 30), ("3m", 91)], ids=["2w", "1m", "3m"]
+)
+def test_pause_end(option: str, days: int) -> None:
+    assert pause_end(option, RULE_NOW) == RULE_NOW + timedelta(days=days)
+
+
+def test_pause_end_refuses_unknown_option() -> None:
+    with pytest.raises(InvalidInput):
+        pause_end("forever", RULE_NOW)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [("daily", "monthly", True), ("monthly", "weekly", False), ("weekly", "weekly", False),
+     (None, "weekly", False), ("weekly", "yearly", False)],
+    ids=["down", "up", "same", "no-old", "unknown-new"],
+)  # fmt: skip
+def test_is_downgrade(old: str | None, new: str, expected: bool) -> None:
+    assert is_downgrade(FREQUENCIES, old, new) is expected
+
+
+@pytest.mark.parametrize(
+    ("reason", "comment", "expected"),
+    [("too_many", None, ("too_many", None)), (None, "  spaced  ", (None, "spaced")),
+     (None, "   ", (None, None)), ("other", "<b>x</b>", ("other", "<b>x</b>")),
+     (None, "x" * 500, (None, "x" * 500))],
+    ids=["reason", "trimmed", "blank", "markup-kept-as-text", "at-limit"],
+)  # fmt: skip
+def test_check_survey(reason: str | None, comment: str | None, expected: tuple) -> None:
+    assert check_survey(reason, comment) == expected
+
+
+@pytest.mark.parametrize(
+    ("reason", "comment"), [("bored", None), (None, "x" * 501)], ids=["bad-reason", "too-long"]
+)
+def test_check_survey_refuses(reason: str | None, comment: str | None) -> None:
+    with pytest.raises(InvalidInput):
+        check_survey(reason, comment)

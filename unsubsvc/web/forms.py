@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectMultipleField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -40,7 +41,7 @@ class TopicsForm(FlaskForm):
 class PauseForm(FlaskForm):
     duration = RadioField(
         "Pause for",
-        choices=[(key, label) for key, label, _ in PAUSE_OPTIONS],
+        choices=[SelectChoice(key, label) for key, label, _ in PAUSE_OPTIONS],
         validators=[DataRequired(message="Choose how long to pause.")],
     )
     submit = SubmitField("Pause mail")
@@ -65,7 +66,7 @@ class ResubscribeForm(FlaskForm):
 class SurveyForm(FlaskForm):
     reason = RadioField(
         "Why did you unsubscribe? (optional)",
-        choices=list(SURVEY_REASONS),
+        choices=[SelectChoice(key, label) for key, label in SURVEY_REASONS],
         validators=[Optional()],
     )
     comment = TextAreaField(

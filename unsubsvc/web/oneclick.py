@@ -16,7 +16,7 @@ from unsubsvc.core.headers import ONE_CLICK, preferences_url
 from unsubsvc.core.tokens import Purpose, TokenPayload
 from unsubsvc.services import unsubscribe as svc
 from unsubsvc.services.events import Target
-from unsubsvc.web import context
+from unsubsvc.web import center, context
 from unsubsvc.web.extensions import csrf, session
 from unsubsvc.web.forms import ConfirmUnsubscribeForm
 
@@ -33,9 +33,7 @@ def load_target(token: str) -> tuple[TokenPayload, Target]:
 
 def preferences_link(payload: TokenPayload) -> str:
     """Return the preference-center URI for the recipient behind an unsubscribe token."""
-    minter = context.minter()
-    prefs = TokenPayload(payload.list_id, payload.subscriber, campaign_id=payload.campaign_id)
-    return preferences_url(minter.base_url, minter.signer.sign(Purpose.PREFERENCES, prefs))
+    return preferences_url(context.minter().base_url, center.preferences_token(payload))
 
 
 @bp.route("/u/<token>", methods=["GET", "HEAD", "POST"])
@@ -47,11 +45,15 @@ def unsubscribe_uri(token: str) -> Response | str:
         svc.unsubscribe(session(), target, channel=Channel.ONE_CLICK, now=context.now())
         # Rendered without a form: the answer must not set a cookie.
         return render_template("oneclick/unsubscribed.html", target=target)
+    if svc.is_unsubscribed(session(), target):
+        # Already done (by the mail client, say): offer undo and the survey instead.
+        return center.render_unsubscribed(
+            center.preferences_token(payload), target, scope_of(target)
+        )
     return render_template(
         "oneclick/landing.html",
         target=target,
         token=token,
-        unsubscribed=svc.is_unsubscribed(session(), target),
         preferences_url=preferences_link(payload),
         form=ConfirmUnsubscribeForm(),
     )
@@ -62,22 +64,22 @@ csrf.exempt(unsubscribe_uri)
 
 
 @bp.post("/u/<token>/confirm")
-def confirm(token: str) -> str:
+def confirm(token: str) -> Response:
     """Unsubscribe from the landing page's button (a form with CSRF, unlike the one-click POST)."""
     payload, target = load_target(token)
-    form = ConfirmUnsubscribeForm()
-    if not form.validate_on_submit():
+    if not ConfirmUnsubscribeForm().validate_on_submit():
         abort(400)
     svc.unsubscribe(session(), target, channel=Channel.LANDING_PAGE, now=context.now())
-    return render_template(
-        "oneclick/landing.html",
-        target=target,
-        token=token,
-        unsubscribed=True,
-        just_unsubscribed=True,
-        preferences_url=preferences_link(payload),
-        form=form,
+    return center.render_unsubscribed(
+        center.preferences_token(payload), target, scope_of(target), just_now=True
     )
+
+
+def scope_of(target: Target) -> str:
+    """Return how the confirmation page names the token's scope."""
+    if target.subscriber.unsubscribed_all_at is not None:
+        return "all"
+    return f"topic:{target.topic.slug}" if target.topic is not None else "list"
 
 
 def check_one_click_body() -> None:
