@@ -1,0 +1,89 @@
+"""Set up and run: ``init``, ``serve`` and ``demo``."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from unsubsvc.cli.common import minter, now, session
+from unsubsvc.services import lists as list_service
+from unsubsvc.services.links import recipient_links
+
+
+@click.command("init")
+@with_appcontext
+def init_command() -> None:
+    """Create the database schema, or upgrade it to the newest version (safe to repeat)."""
+    upgrade_database()
+    click.echo("Database is ready.", err=True)
+
+
+def upgrade_database() -> None:
+    """Apply every migration the database does not have yet."""
+    from flask_migrate import upgrade
+
+    upgrade()
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="Worker processes.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@with_appcontext
+def serve_command(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve HTTP with gunicorn (waitress on Windows)."""
+    from unsubsvc.serving import serve
+
+    serve(current_app._get_current_object(), host, port, workers=workers, threads=threads)  # type: ignore[attr-defined]
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--serve/--no-serve", "then_serve", default=True, help="Start the server afterwards.")
+@with_appcontext
+def demo_command(host: str, port: int, then_serve: bool) -> None:
+    """Set up the database with a demo list, print a header to try, and serve."""
+    from unsubsvc.core.errors import Conflict
+    from unsubsvc.web import context
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not os.environ.get("UNSUBSVC_BASE_URL"):
+        # Links must point at the server this command starts.
+        app.config["UNSUBSVC_BASE_URL"] = f"http://{host}:{port}"
+        context.install(app)
+    upgrade_database()
+    try:
+        list_service.create_list(
+            session(),
+            "newsletter",
+            now=now(),
+            display_name="The Example Newsletter",
+            topics=("product", "events"),
+            frequencies=("weekly", "monthly"),
+        )
+    except Conflict:
+        session().rollback()
+    links = recipient_links(
+        session(), minter(), "newsletter", "ann@example.com", now=now(), campaign="demo-1"
+    )
+    click.echo(
+        "\nDemo list 'newsletter' is ready. A message to ann@example.com would carry:\n\n"
+        f"{links.header_lines(linesep=chr(10))}\n\n"
+        "Open the landing page (changes nothing):\n"
+        f"  {links.unsubscribe_url}\n"
+        "Unsubscribe the way a mail client does (RFC 8058 one-click):\n"
+        f"  curl -i -X POST -d 'List-Unsubscribe=One-Click' '{links.unsubscribe_url}'\n"
+        "Then check the state:\n"
+        "  unsubsvc status --list newsletter --email ann@example.com\n"
+        "Preference center:\n"
+        f"  {links.preferences_url}\n"
+    )
+    if then_serve:
+        from unsubsvc.serving import serve
+
+        serve(app, host, port, workers=1, threads=4)
