@@ -156,6 +156,8 @@ class Event(Base):
     topic_id: Mapped[int | None] = mapped_column(ForeignKey("topic.id", ondelete="SET NULL"))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id", ondelete="SET NULL"))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Position in commit order, for feeds that page by cursor (suppressions).
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
 
 
 class SurveyResponse(Base):
@@ -173,3 +175,96 @@ class SurveyResponse(Base):
     #: Free text exactly as typed (bounded); escaped wherever it is shown.
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class ChangeCounter(Base):
+    """One row whose value numbers events in commit order (see ``services.events``)."""
+
+    __tablename__ = "change_counter"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ApiKey(Base):
+    """A sender's credential for ``/api/v1``; only a hash of the secret is kept."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    #: The public part of the key, to find the row without comparing secrets.
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class Delivery(Base):
+    """A count of messages of a campaign that reached recipients; parts add up."""
+
+    __tablename__ = "delivery"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign.id", ondelete="CASCADE"), index=True
+    )
+    count: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime | None]
+    segment: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class Webhook(Base):
+    """An endpoint told of every change, with the secret its payloads are signed with."""
+
+    __tablename__ = "webhook"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """The outbox: one event owed to one endpoint, written in the change's own transaction."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        Index("ix_webhook_delivery_pending", "webhook_id", "delivered_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhook.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), ForeignKey("event.id", ondelete="CASCADE")
+    )
+    #: Events of one subscriber are delivered in order; this is what orders them.
+    subscriber_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite")
+    )
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookAttempt(Base):
+    """One try at delivering an outbox row, kept for the record."""
+
+    __tablename__ = "webhook_attempt"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("webhook_delivery.id", ondelete="CASCADE"),
+        index=True,
+    )
+    attempted_at: Mapped[datetime]
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.events import Channel, EventKind
-from unsubsvc.db.models import Event, MailingList, Subscriber, Topic
+from unsubsvc.db.models import (
+    Campaign,
+    ChangeCounter,
+    Event,
+    MailingList,
+    Subscriber,
+    Topic,
+    Webhook,
+    WebhookDelivery,
+)
+from unsubsvc.db.upsert import insert_ignore
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,78 @@ def record_event(
         topic_id=topic.id if topic is not None else None,
         campaign_id=target.campaign_id,
         detail=detail,
+        seq=next_seq(session),
     )
     session.add(event)
     session.flush()
+    queue_webhooks(session, event, target, topic, now)
     return event.id
+
+
+def next_seq(session: Session) -> int:
+    """Return the next position in the change feed.
+
+    The counter row stays locked until the transaction commits, so positions
+    become visible in the order they were handed out: a reader paging by
+    ``seq`` never sees 7 before 6 is committed, and so never skips a change.
+    The lock is taken last in each use case and held only until its commit.
+    """
+    table = cast(Table, ChangeCounter.__table__)
+    bump = (
+        update(table)
+        .where(table.c.id == 1)
+        .values(value=table.c.value + 1)
+        .returning(table.c.value)
+    )
+    row = session.execute(bump).first()
+    if row is None:  # a database built without migrations (tests): make the row
+        insert_ignore(session, ChangeCounter, {"id": 1, "value": 0}, conflict_on=["id"])
+        row = session.execute(bump).first()
+    if row is None:
+        raise RuntimeError("the change counter row is missing")
+    return int(row[0])
+
+
+def event_document(
+    event: Event, target: Target, topic: Topic | None, campaign_key: str | None
+) -> dict[str, Any]:
+    """Return the JSON form of an event that webhooks and the API send."""
+    return {
+        "id": event.id,
+        "seq": event.seq,
+        "type": event.kind,
+        "occurred_at": event.occurred_at.isoformat(),
+        "list": target.mailing_list.name,
+        "email": target.subscriber.email,
+        "subscriber": target.subscriber.public_id,
+        "topic": topic.slug if topic is not None else None,
+        "campaign": campaign_key,
+        "channel": event.channel,
+        "detail": event.detail,
+    }
+
+
+def queue_webhooks(
+    session: Session, event: Event, target: Target, topic: Topic | None, now: datetime
+) -> None:
+    """Write the event into every active endpoint's outbox, in the change's own transaction."""
+    hooks = list(session.scalars(select(Webhook.id).where(Webhook.disabled_at.is_(None))))
+    if not hooks:
+        return
+    campaign = session.get(Campaign, target.campaign_id) if target.campaign_id else None
+    payload = json.dumps(
+        event_document(event, target, topic, campaign.key if campaign else None),
+        separators=(",", ":"),
+    )
+    for webhook_id in hooks:
+        session.add(
+            WebhookDelivery(
+                webhook_id=webhook_id,
+                event_id=event.id,
+                subscriber_id=target.subscriber.id,
+                payload=payload,
+                created_at=now,
+                attempts=0,
+                next_attempt_at=now,
+            )
+        )
