@@ -198,3 +198,31 @@ def page(browser: Any) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
+
+
+@dataclass
+class ApiClient:
+    """The Flask test client with a sender's API key."""
+
+    client: FlaskClient
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get("/api/v1" + path, headers=self.headers, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.client.post("/api/v1" + path, json=body, headers=self.headers, **kwargs)
+
+
+@pytest.fixture
+def api(app: Flask, clock: FakeClock) -> ApiClient:
+    from unsubsvc.services.apikeys import create_key
+    from unsubsvc.web.extensions import db
+
+    with app.app_context():
+        key = create_key(db.session(), "sender", now=clock.now).secret
+    return ApiClient(app.test_client(), key)

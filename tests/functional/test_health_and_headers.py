@@ -37,6 +37,8 @@ def requests_for_every_route(app: Flask) -> list[tuple[str, str]]:
         values: dict[str, str] = {}
         if "filename" in rule.arguments:
             values["filename"] = "style.css"
+        api_values = {"name": "news", "email": "a@example.com", "campaign": "c1", "webhook_id": "1"}
+        values.update({k: v for k, v in api_values.items() if k in rule.arguments})
         if "token" in rule.arguments:
             values["token"] = next(
                 t for prefix, t in tokens.items() if rule.rule.startswith(prefix)

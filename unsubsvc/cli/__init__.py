@@ -18,7 +18,7 @@ from unsubsvc.settings import ConfigError
 
 def register_commands(app: Flask) -> None:
     """Attach every unsubsvc command to ``app.cli``."""
-    from unsubsvc.cli import inbound, lists, mail, setup, webhooks
+    from unsubsvc.cli import apikeys, inbound, lists, mail, setup, webhooks
 
     for command in (
         setup.init_command,
@@ -28,6 +28,7 @@ def register_commands(app: Flask) -> None:
         lists.headers_command,
         lists.link_command,
         lists.status_command,
+        *apikeys.COMMANDS,
         *mail.COMMANDS,
         *inbound.COMMANDS,
         *webhooks.COMMANDS,

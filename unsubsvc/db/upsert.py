@@ -17,18 +17,35 @@ from sqlalchemy.orm import Session
 from unsubsvc.db.base import Base
 
 
+def insert_ignore_many(
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]], conflict_on: Sequence[str]
+) -> None:
+    """Insert many rows in one statement, skipping those that clash on ``conflict_on``."""
+    if not rows:
+        return
+    session.execute(
+        _insert(session, model)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=list(conflict_on))
+    )
+
+
+def _insert(session: Session, model: type[Base]) -> Any:
+    dialect = session.get_bind().dialect.name
+    table = cast(Table, model.__table__)
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"unsupported database: {dialect}")  # pragma: no cover
+
+
 def insert_ignore(
     session: Session, model: type[Base], values: dict[str, Any], conflict_on: Sequence[str]
 ) -> bool:
     """Insert one row unless it would clash on ``conflict_on``; return whether it was inserted."""
-    dialect = session.get_bind().dialect.name
     table = cast(Table, model.__table__)
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(table).values(**values)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table).values(**values)
-    else:  # pragma: no cover - unsubsvc supports SQLite and PostgreSQL only
-        raise NotImplementedError(f"unsupported database: {dialect}")
+    stmt = _insert(session, model).values(**values)
     # RETURNING says reliably whether a row went in; rowcount is not reported by every driver.
     stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict_on))
     result = session.execute(stmt.returning(*table.primary_key.columns))

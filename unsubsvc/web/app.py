@@ -69,9 +69,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
 
-    from unsubsvc.web import center, health, oneclick
+    from unsubsvc.web import api, center, health, oneclick
 
     app.register_blueprint(oneclick.bp)
+    app.register_blueprint(api.bp)
     app.register_blueprint(center.bp)
     app.register_blueprint(health.bp)
 

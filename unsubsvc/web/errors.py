@@ -22,11 +22,18 @@ MESSAGES = {
 }
 
 
-def error_response(status: int, message: str) -> Response:
+def error_response(
+    status: int, message: str, fields: list[dict[str, str]] | None = None
+) -> Response:
     """Render an error as JSON under /api/, else as a plain HTML page."""
     if request.path.startswith("/api/"):
-        response = jsonify(error=message)
+        body: dict[str, object] = {"error": message}
+        if fields:
+            body["fields"] = fields
+        response = jsonify(body)
         response.status_code = status
+        if status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
         return response
     html = render_template("errors/error.html", status=status, message=message)
     return Response(html, status=status, mimetype="text/html")
@@ -37,7 +44,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(UnsubsvcError)
     def domain_error(exc: UnsubsvcError) -> Response:
-        return error_response(exc.status, str(exc))
+        return error_response(exc.status, str(exc), getattr(exc, "fields", None))
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Response:

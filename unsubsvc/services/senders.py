@@ -1,0 +1,186 @@
+"""What senders report and ask through the API: deliveries, bounces, complaints, changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from unsubsvc.core.errors import InvalidInput
+from unsubsvc.core.events import Channel, EventKind
+from unsubsvc.db.models import Delivery, Event, MailingList
+from unsubsvc.services import unsubscribe as svc
+from unsubsvc.services.events import Outcome, Target, record_event
+from unsubsvc.services.lists import find_topic
+from unsubsvc.services.subscribers import ensure_campaign, ensure_subscriber
+
+#: A reason for a resubscribe by API is required and bounded: it is the audit trail.
+MAX_REASON = 500
+
+
+@dataclass(frozen=True)
+class DeliveryTotal:
+    """A campaign's delivered count after recording a part."""
+
+    campaign: str
+    delivered: int
+
+
+def _target(
+    session: Session,
+    mailing_list: MailingList,
+    email: str,
+    *,
+    now: datetime,
+    topic: str | None = None,
+    campaign: str | None = None,
+) -> Target:
+    topic_row = find_topic(mailing_list, topic) if topic else None
+    campaign_id = ensure_campaign(session, mailing_list, campaign, now=now).id if campaign else None
+    subscriber = ensure_subscriber(session, email, now=now)
+    return Target(mailing_list, subscriber, topic_row, campaign_id)
+
+
+def record_delivery(
+    session: Session,
+    mailing_list: MailingList,
+    campaign: str,
+    count: int,
+    *,
+    now: datetime,
+    sent_at: datetime | None = None,
+    segment: str | None = None,
+    source: str | None = None,
+) -> DeliveryTotal:
+    """Record that ``count`` messages of a campaign were delivered; parts add up."""
+    if count < 0:
+        raise InvalidInput("count must be zero or more")
+    if sent_at is not None and sent_at.tzinfo is None:
+        raise InvalidInput("sent_at needs a time zone (e.g. 2026-03-02T09:30:00+00:00)")
+    for name, value in (("segment", segment), ("source", source)):
+        if value is not None and (not value.strip() or len(value) > 100):
+            raise InvalidInput(f"{name} is 1-100 characters")
+    try:
+        row = ensure_campaign(session, mailing_list, campaign, now=now)
+        session.add(
+            Delivery(
+                campaign_id=row.id,
+                count=count,
+                sent_at=sent_at,
+                segment=segment,
+                source=source,
+                created_at=now,
+            )
+        )
+        session.flush()
+        total = session.scalar(
+            select(func.coalesce(func.sum(Delivery.count), 0)).where(Delivery.campaign_id == row.id)
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return DeliveryTotal(row.key, int(total or 0))
+
+
+def record_bounce(
+    session: Session,
+    mailing_list: MailingList,
+    email: str,
+    *,
+    now: datetime,
+    hard: bool,
+    campaign: str | None = None,
+) -> Outcome:
+    """Record a bounce; it is a fact about delivery, not a recipient's choice."""
+    try:
+        target = _target(session, mailing_list, email, now=now, campaign=campaign)
+        event_id = record_event(
+            session,
+            target,
+            EventKind.BOUNCE,
+            Channel.API,
+            now,
+            {"type": "hard" if hard else "soft"},
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return Outcome(True, event_id)
+
+
+def record_complaint(
+    session: Session,
+    mailing_list: MailingList,
+    email: str,
+    *,
+    now: datetime,
+    campaign: str | None = None,
+) -> Outcome:
+    """Record a spam complaint and unsubscribe the address from the list, in one transaction.
+
+    A complainant must not be mailed again (common practice, and Gmail's rule).
+    A repeated report of the same campaign's message counts once.
+    """
+    try:
+        target = _target(session, mailing_list, email, now=now, campaign=campaign)
+        seen = session.scalar(
+            select(Event.id).where(
+                Event.kind == EventKind.COMPLAINT.value,
+                Event.subscriber_id == target.subscriber.id,
+                Event.list_id == mailing_list.id,
+                Event.campaign_id.is_(None)
+                if target.campaign_id is None
+                else Event.campaign_id == target.campaign_id,
+            )
+        )
+        event_id = None
+        if seen is None:
+            event_id = record_event(session, target, EventKind.COMPLAINT, Channel.API, now)
+        svc.unsubscribe(
+            session,
+            target,
+            channel=Channel.API,
+            now=now,
+            detail={"cause": "complaint"},
+            commit=False,
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return Outcome(seen is None, event_id)
+
+
+def unsubscribe_address(
+    session: Session,
+    mailing_list: MailingList,
+    email: str,
+    *,
+    now: datetime,
+    topic: str | None = None,
+    campaign: str | None = None,
+) -> Outcome:
+    """Unsubscribe an address from the list (or one topic) on a sender's word."""
+    target = _target(session, mailing_list, email, now=now, topic=topic, campaign=campaign)
+    return svc.unsubscribe(session, target, channel=Channel.API, now=now)
+
+
+def resubscribe_address(
+    session: Session,
+    mailing_list: MailingList,
+    email: str,
+    *,
+    now: datetime,
+    reason: str,
+    topic: str | None = None,
+) -> Outcome:
+    """Resubscribe an address, recording the sender's stated reason (e.g. a signup form)."""
+    reason = reason.strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise InvalidInput(f"reason is required, 1-{MAX_REASON} characters")
+    target = _target(session, mailing_list, email, now=now, topic=topic)
+    return svc.resubscribe(session, target, channel=Channel.API, now=now, detail={"reason": reason})

@@ -1,0 +1,199 @@
+"""Request and response bodies of ``/api/v1``: validated by pydantic, described in OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from unsubsvc.core.preferences import Verdict
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", examples=["news"])]
+Email = Annotated[
+    str, Field(min_length=3, max_length=254, examples=["ann@example.com"], description="Address")
+]
+CampaignId = Annotated[str, Field(min_length=1, max_length=200, examples=["2026-03-newsletter"])]
+Label = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Strict(BaseModel):
+    """Bodies refuse unknown fields, so a typo is an error rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: str
+    fields: list[FieldError] | None = None
+
+
+class ListCreate(Strict):
+    name: Slug
+    display_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    topics: Annotated[list[Slug], Field(max_length=100)] = []
+    frequencies: Annotated[
+        list[Slug], Field(max_length=20, description="Most frequent first; the first is default")
+    ] = []
+
+
+class TopicOut(BaseModel):
+    slug: str
+    name: str
+
+
+class ListOut(BaseModel):
+    name: str
+    display_name: str
+    topics: list[TopicOut]
+    frequencies: list[str]
+
+
+class ListsOut(BaseModel):
+    lists: list[ListOut]
+
+
+class RecipientIn(Strict):
+    email: Email
+    campaign: CampaignId | None = None
+    topic: Slug | None = None
+
+
+class HeadersIn(Strict):
+    recipients: Annotated[list[RecipientIn], Field(min_length=1, max_length=10_000)]
+    campaign: CampaignId | None = Field(
+        default=None, description="Campaign for recipients that name none"
+    )
+
+
+class HeaderSet(BaseModel):
+    email: str
+    list_unsubscribe: str = Field(description="The List-Unsubscribe value, without the name")
+    list_unsubscribe_post: str
+    unsubscribe_url: str
+    preferences_url: str
+
+
+class HeadersOut(BaseModel):
+    recipients: list[HeaderSet]
+
+
+class StatusOut(BaseModel):
+    list: str
+    email: str
+    subscribed: bool
+    topics: dict[str, bool]
+    frequency: str | None
+    paused_until: str | None
+
+
+class EligibilityIn(Strict):
+    emails: Annotated[list[Email], Field(min_length=1, max_length=10_000)]
+    topic: Slug | None = None
+    cadence: Slug | None = Field(default=None, description="The send's cadence, a list frequency")
+    transactional: bool = Field(
+        default=False, description="Receipts and resets: never suppressed by marketing choices"
+    )
+
+
+class Excluded(BaseModel):
+    email: str
+    reason: Verdict
+
+
+class EligibilityOut(BaseModel):
+    eligible: list[str]
+    excluded: list[Excluded]
+
+
+class UnsubscribeIn(Strict):
+    topic: Slug | None = None
+    campaign: CampaignId | None = None
+
+
+class ResubscribeIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=500)] = Field(
+        description="Why the address may be mailed again (e.g. 'signed up again on the web form')"
+    )
+    topic: Slug | None = None
+
+
+class ChangeOut(BaseModel):
+    changed: bool
+    status: StatusOut
+
+
+class DeliveryIn(Strict):
+    count: Annotated[int, Field(ge=0, le=1_000_000_000)]
+    sent_at: AwareDatetime | None = None
+    segment: Label | None = None
+    source: Label | None = None
+
+
+class DeliveryOut(BaseModel):
+    campaign: str
+    delivered: int
+
+
+class BounceIn(Strict):
+    email: Email
+    campaign: CampaignId | None = None
+    type: Literal["hard", "soft"] = "hard"
+
+
+class ComplaintIn(Strict):
+    email: Email
+    campaign: CampaignId | None = None
+
+
+class RecordedOut(BaseModel):
+    recorded: bool
+
+
+class SuppressionQuery(Strict):
+    list: Slug | None = None
+    since: AwareDatetime | None = None
+    cursor: Annotated[str, Field(max_length=20)] | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 500
+
+
+class SuppressionChange(BaseModel):
+    seq: int
+    email: str
+    list: str | None
+    topic: str | None
+    scope: Literal["list", "topic", "all"]
+    status: Literal["unsubscribed", "subscribed"]
+    changed_at: str
+    channel: str
+    campaign: str | None
+
+
+class SuppressionsOut(BaseModel):
+    changes: list[SuppressionChange]
+    next_cursor: str
+    has_more: bool
+
+
+class WebhookIn(Strict):
+    url: Annotated[
+        str, Field(min_length=8, max_length=2000, examples=["https://hooks.example.com/unsub"])
+    ]
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    active: bool
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="Shown once: verify Unsubsvc-Signature with it")
+
+
+class WebhooksOut(BaseModel):
+    webhooks: list[WebhookOut]
