@@ -4,13 +4,31 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from unsubsvc.core.preferences import Verdict
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", examples=["news"])]
+#: What ``core.addresses.normalize_address`` accepts: one '@', a dot inside the domain,
+#: no spaces, controls or list punctuation.
+EMAIL_PATTERN = (
+    r"^[^\s\x00-\x1f@<>,;]+@[^\s\x00-\x1f@<>,;]*[^\s\x00-\x1f@<>,;.]"
+    r"[^\s\x00-\x1f@<>,;]*\.[^\s\x00-\x1f@<>,;]*[^\s\x00-\x1f@<>,;.][^\s\x00-\x1f@<>,;]*$"
+)
 Email = Annotated[
-    str, Field(min_length=3, max_length=254, examples=["ann@example.com"], description="Address")
+    str,
+    Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN, examples=["ann@example.com"]),
+]
+
+
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("items must be unique")
+    return values
+
+
+UniqueSlugs = Annotated[
+    list[Slug], Field(json_schema_extra={"uniqueItems": True}), AfterValidator(_unique)
 ]
 CampaignId = Annotated[str, Field(min_length=1, max_length=200, examples=["2026-03-newsletter"])]
 Label = Annotated[str, Field(min_length=1, max_length=100)]
@@ -35,9 +53,9 @@ class ErrorOut(BaseModel):
 class ListCreate(Strict):
     name: Slug
     display_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    topics: Annotated[list[Slug], Field(max_length=100)] = []
+    topics: Annotated[UniqueSlugs, Field(max_length=100)] = []
     frequencies: Annotated[
-        list[Slug], Field(max_length=20, description="Most frequent first; the first is default")
+        UniqueSlugs, Field(max_length=20, description="Most frequent first; the first is default")
     ] = []
 
 
