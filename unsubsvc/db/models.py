@@ -33,6 +33,8 @@ class MailingList(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    #: Benchmark niche (a key of ``core.reporting.NICHE_BENCHMARKS``), shown beside rates.
+    niche: Mapped[str | None] = mapped_column(String(32))
 
     topics: Mapped[list[Topic]] = relationship(
         back_populates="mailing_list", order_by="Topic.position", cascade="all, delete-orphan"
@@ -134,6 +136,8 @@ class Campaign(Base):
     list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    #: Why a spike here is expected (a pivot, an acquired list, a sunset): no alarm raised.
+    excuse: Mapped[str | None] = mapped_column(String(200))
 
 
 class Event(Base):
@@ -268,3 +272,40 @@ class WebhookAttempt(Base):
     attempted_at: Mapped[datetime]
     status_code: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class CampaignStats(Base):
+    """Running totals per campaign, kept in the transaction of each event or delivery.
+
+    Reports read these (one row per campaign) instead of scanning the event log;
+    ``services.reports.recount`` rebuilds them from the log to check.
+    """
+
+    __tablename__ = "campaign_stats"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True
+    )
+    delivered: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Distinct subscribers who unsubscribed through this campaign's links.
+    unsubscribes: Mapped[int] = mapped_column(Integer, default=0)
+    complaints: Mapped[int] = mapped_column(Integer, default=0)
+    bounces: Mapped[int] = mapped_column(Integer, default=0)
+    #: Downgrades, pauses and topic opt-outs in the preference center: kept, not lost.
+    saves: Mapped[int] = mapped_column(Integer, default=0)
+    resubscribes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CampaignUnsubscriber(Base):
+    """Who already counted as an unsubscribe of a campaign: a second one counts no more."""
+
+    __tablename__ = "campaign_unsubscriber"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True
+    )
+    subscriber_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("subscriber.id", ondelete="CASCADE"),
+        primary_key=True,
+    )

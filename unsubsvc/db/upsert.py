@@ -50,3 +50,16 @@ def insert_ignore(
     stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict_on))
     result = session.execute(stmt.returning(*table.primary_key.columns))
     return result.first() is not None
+
+
+def increment(
+    session: Session, model: type[Base], key: dict[str, Any], amounts: dict[str, int]
+) -> None:
+    """Add ``amounts`` to a counter row, creating it (from zero) if it is not there yet."""
+    table = cast(Table, model.__table__)
+    stmt = _insert(session, model).values(**key, **amounts)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={column: table.c[column] + stmt.excluded[column] for column in amounts},
+    )
+    session.execute(stmt)

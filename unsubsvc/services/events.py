@@ -22,6 +22,7 @@ from unsubsvc.db.models import (
     WebhookDelivery,
 )
 from unsubsvc.db.upsert import insert_ignore
+from unsubsvc.services.counters import count_event
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def record_event(
     )
     session.add(event)
     session.flush()
+    count_event(session, event)
     queue_webhooks(session, event, target, topic, now)
     return event.id
 

@@ -12,6 +12,7 @@ from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.events import Channel, EventKind
 from unsubsvc.db.models import Delivery, Event, MailingList
 from unsubsvc.services import unsubscribe as svc
+from unsubsvc.services.counters import count_delivery
 from unsubsvc.services.events import Outcome, Target, record_event
 from unsubsvc.services.lists import find_topic
 from unsubsvc.services.subscribers import ensure_campaign, ensure_subscriber
@@ -75,6 +76,7 @@ def record_delivery(
             )
         )
         session.flush()
+        count_delivery(session, row.id, count)
         total = session.scalar(
             select(func.coalesce(func.sum(Delivery.count), 0)).where(Delivery.campaign_id == row.id)
         )
