@@ -18,7 +18,7 @@ from unsubsvc.settings import ConfigError
 
 def register_commands(app: Flask) -> None:
     """Attach every unsubsvc command to ``app.cli``."""
-    from unsubsvc.cli import apikeys, inbound, lists, mail, setup, webhooks
+    from unsubsvc.cli import apikeys, inbound, lists, mail, reports, setup, webhooks
 
     for command in (
         setup.init_command,
@@ -29,6 +29,7 @@ def register_commands(app: Flask) -> None:
         lists.link_command,
         lists.status_command,
         *apikeys.COMMANDS,
+        *reports.COMMANDS,
         *mail.COMMANDS,
         *inbound.COMMANDS,
         *webhooks.COMMANDS,
