@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import unsubsvc.core
+
 ROOT = Path(__file__).resolve().parents[2]
-CORE_MODULES = [
-    f"unsubsvc.core.{name}"
-    for name in ("tokens", "headers", "addresses", "preferences", "events", "errors")
-]
+# Every module in the package, found rather than listed, so a new one is checked too.
+CORE_MODULES = sorted(
+    f"unsubsvc.core.{info.name}" for info in pkgutil.iter_modules(unsubsvc.core.__path__)
+)
 FORBIDDEN = ["flask", "flask_sqlalchemy", "sqlalchemy", "wtforms", "click"]
 
 PROBE = """
