@@ -33,12 +33,27 @@ def upgrade_database() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="Worker processes.")
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@click.option(
+    "--deliver-webhooks/--no-deliver-webhooks",
+    default=False,
+    show_default=True,
+    help="Also run 'webhooks deliver' in a child process while serving.",
+)
 @with_appcontext
-def serve_command(host: str, port: int, workers: int, threads: int) -> None:
+def serve_command(host: str, port: int, workers: int, threads: int, deliver_webhooks: bool) -> None:
     """Serve HTTP with gunicorn (waitress on Windows)."""
+    from unsubsvc.cli import webhooks
     from unsubsvc.serving import serve
 
-    serve(current_app._get_current_object(), host, port, workers=workers, threads=threads)  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    deliverer = webhooks.spawn_deliverer(webhooks.DEFAULT_INTERVAL) if deliver_webhooks else None
+    parent = os.getpid()
+    try:
+        serve(app, host, port, workers=workers, threads=threads)
+    finally:
+        # gunicorn's forked workers leave through this frame too: only the parent stops it.
+        if deliverer is not None and os.getpid() == parent:
+            webhooks.stop_deliverer(deliverer)
 
 
 @click.command("demo")

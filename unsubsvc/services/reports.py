@@ -13,14 +13,27 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from unsubsvc.core.errors import NotFound
+from unsubsvc.core.events import Channel, EventKind
 from unsubsvc.core.preferences import SURVEY_REASONS
-from unsubsvc.core.reporting import band, complaint_level, niche_reading, rate
+from unsubsvc.core.reporting import (
+    CohortRow,
+    TrendPoint,
+    band,
+    cohorts,
+    complaint_level,
+    niche_reading,
+    rate,
+    timing_split,
+    trend,
+)
 from unsubsvc.db.models import (
     Campaign,
     CampaignStats,
     Delivery,
     Event,
     MailingList,
+    Subscription,
     SurveyResponse,
 )
 
@@ -156,3 +169,188 @@ def survey_reasons(
         }
         for key, label in labels
     ]
+
+
+def list_overview(session: Session) -> list[dict[str, Any]]:
+    """Return one row per list: totals over its campaigns, and its latest send's band."""
+    rows = campaign_report(session)
+    out = []
+    for mailing_list in session.scalars(select(MailingList).order_by(MailingList.name)):
+        mine = [r for r in rows if r["list"] == mailing_list.name]
+        delivered = sum(r["delivered"] for r in mine)
+        unsubscribes = sum(r["unsubscribes"] for r in mine)
+        complaints = sum(r["complaints"] for r in mine)
+        latest = next((r for r in reversed(mine) if r["delivered"]), None)
+        out.append(
+            {
+                "list": mailing_list.name,
+                "display_name": mailing_list.display_name,
+                "niche": mailing_list.niche,
+                "campaigns": len(mine),
+                "delivered": delivered,
+                "unsubscribes": unsubscribes,
+                "unsubscribe_rate": rate(unsubscribes, delivered),
+                "band": _value(band(unsubscribes, delivered)),
+                "complaints": complaints,
+                "complaint_rate": rate(complaints, delivered),
+                "complaint_level": _value(complaint_level(complaints, delivered)),
+                "saves": sum(r["saves"] for r in mine),
+                "latest_campaign": latest["campaign"] if latest else None,
+                "latest_band": latest["band"] if latest else None,
+            }
+        )
+    return out
+
+
+def list_trend(session: Session, list_name: str) -> list[TrendPoint]:
+    """Return the list's per-send rates with the rolling four-send average and spike flags."""
+    rows = campaign_report(session, list_name=list_name)
+    series = [
+        (
+            r["campaign"],
+            datetime.fromisoformat(r["sent_at"]) if r["sent_at"] else None,
+            r["unsubscribes"],
+            r["delivered"],
+        )
+        for r in rows
+        if r["delivered"]
+    ]
+    points = trend(series)
+    excused = {r["campaign"] for r in rows if r["excuse"]}
+    # An admin-marked campaign (a pivot, an acquired list…) raises no alarm.
+    return [
+        TrendPoint(p.campaign, p.sent_at, p.rate, p.rolling_average, False)
+        if p.campaign in excused
+        else p
+        for p in points
+    ]
+
+
+def _campaign(session: Session, list_name: str, key: str) -> Campaign:
+    campaign = session.scalar(
+        select(Campaign)
+        .join(MailingList, MailingList.id == Campaign.list_id)
+        .where(MailingList.name == list_name, Campaign.key == key)
+    )
+    if campaign is None:
+        raise NotFound(f"list {list_name!r} has no campaign {key!r}")
+    return campaign
+
+
+def campaign_timing(
+    session: Session, list_name: str, key: str, *, buckets: int = 12, bucket_minutes: int = 10
+) -> dict[str, Any]:
+    """Return when a campaign's unsubscribes came after its send: split, hint and histogram."""
+    campaign = _campaign(session, list_name, key)
+    sent_at = session.scalar(
+        select(func.min(Delivery.sent_at)).where(Delivery.campaign_id == campaign.id)
+    )
+    moments = list(
+        session.scalars(
+            select(Event.occurred_at).where(
+                Event.campaign_id == campaign.id,
+                Event.kind == EventKind.UNSUBSCRIBE.value,
+                ~((Event.channel == Channel.PREFERENCE_CENTER.value) & Event.topic_id.is_not(None)),
+            )
+        )
+    )
+    if sent_at is None:
+        return {"sent_at": None, "first_hour": None, "later": None, "hint": None, "histogram": []}
+    split = timing_split(sent_at, moments)
+    histogram = [0] * (buckets + 1)  # the last bucket holds everything after the window
+    for moment in moments:
+        minutes = (moment - sent_at).total_seconds() / 60
+        if minutes < 0:
+            continue
+        histogram[min(int(minutes // bucket_minutes), buckets)] += 1
+    return {
+        "sent_at": sent_at.isoformat(),
+        "first_hour": split.first_hour,
+        "later": split.later,
+        "first_hour_share": split.first_hour_share,
+        "hint": split.hint,
+        "bucket_minutes": bucket_minutes,
+        "histogram": histogram,
+    }
+
+
+def cohort_table(session: Session, list_name: str) -> list[CohortRow]:
+    """Return the list's unsubscribe rate by signup month, honeymoon against later sends."""
+    mailing_list = session.scalar(select(MailingList).where(MailingList.name == list_name))
+    if mailing_list is None:
+        raise NotFound(f"unknown list {list_name!r}")
+    joins = [
+        (sid, joined)
+        for sid, joined in session.execute(
+            select(Subscription.subscriber_id, Subscription.created_at).where(
+                Subscription.list_id == mailing_list.id
+            )
+        )
+    ]
+    unsubscribes = [
+        (sid, moment)
+        for sid, moment in session.execute(
+            select(Event.subscriber_id, Event.occurred_at).where(
+                Event.list_id == mailing_list.id,
+                Event.kind == EventKind.UNSUBSCRIBE.value,
+                Event.topic_id.is_(None),
+            )
+        )
+        if sid is not None
+    ]
+    sends = [
+        moment
+        for moment in session.scalars(
+            select(func.min(Delivery.sent_at))
+            .join(Campaign, Campaign.id == Delivery.campaign_id)
+            .where(Campaign.list_id == mailing_list.id, Delivery.sent_at.is_not(None))
+            .group_by(Delivery.campaign_id)
+        )
+        if moment is not None
+    ]
+    return cohorts(joins, unsubscribes, sends)
+
+
+def survey_comments(
+    session: Session,
+    *,
+    list_name: str | None = None,
+    campaign: str | None = None,
+    reason: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
+    """Return one page of free-text answers, newest first, and how many there are in all."""
+    query = (
+        select(SurveyResponse, MailingList.name, Campaign.key)
+        .join(Event, Event.id == SurveyResponse.event_id)
+        .join(MailingList, MailingList.id == Event.list_id)
+        .outerjoin(Campaign, Campaign.id == Event.campaign_id)
+        .where(SurveyResponse.comment.is_not(None))
+    )
+    if list_name is not None:
+        query = query.where(MailingList.name == list_name)
+    if campaign is not None:
+        query = query.where(Campaign.key == campaign)
+    if reason is not None:
+        query = query.where(SurveyResponse.reason == reason)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = max(page, 1)
+    rows = session.execute(
+        query.order_by(SurveyResponse.created_at.desc(), SurveyResponse.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return (
+        [
+            {
+                "created_at": answer.created_at.isoformat(),
+                "list": list_name_,
+                "campaign": campaign_key,
+                "reason": answer.reason,
+                "comment": answer.comment,
+            }
+            for answer, list_name_, campaign_key in rows
+        ],
+        int(total),
+    )

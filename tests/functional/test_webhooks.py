@@ -1,0 +1,728 @@
+"""Outgoing webhooks against a real HTTP receiver on 127.0.0.1: signed, retried, in order."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy.orm import Session
+
+from tests.conftest import FakeClock
+from tests.helpers import links_for, make_list, path_of
+from unsubsvc.cli import webhooks as cli_webhooks
+from unsubsvc.core.errors import InvalidInput, NotFound
+from unsubsvc.core.events import Channel
+from unsubsvc.core.tokens import Purpose
+from unsubsvc.core.webhooks import verify
+from unsubsvc.db.models import Event, WebhookAttempt, WebhookDelivery
+from unsubsvc.services import unsubscribe as unsubscribe_service
+from unsubsvc.services.webhooks import (
+    DeliveryStats,
+    add_endpoint,
+    deliver_due,
+    disable_endpoint,
+    http_post,
+    list_endpoints,
+)
+from unsubsvc.web import context
+from unsubsvc.web.extensions import db
+
+ONE_CLICK = "List-Unsubscribe=One-Click"
+ANN = "ann@example.com"
+BOB = "bob@example.com"
+CAROL = "carol@example.com"
+
+
+# --- a real receiver --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request the receiver accepted."""
+
+    body: bytes
+    headers: Message  # looked up case-insensitively, as HTTP header names are
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed
+
+
+class Receiver:
+    """An HTTP endpoint on 127.0.0.1 that is up (200), failing (503) or down (refusing)."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        #: Every POST that reached the server, whatever it was answered.
+        self.requests = 0
+        #: Answer every request with this status instead of 200 (and record nothing).
+        self.status: int | None = None
+        #: Answer 503 to the payloads this returns True for.
+        self.refuse: Callable[[dict[str, Any]], bool] | None = None
+        self.port = 0
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/unsubsvc?source=test"
+
+    @property
+    def docs(self) -> list[dict[str, Any]]:
+        return [each.doc for each in self.received]
+
+    def answer(self, body: bytes, headers: Message) -> int:
+        with self._lock:
+            self.requests += 1
+            if self.status is not None:
+                return self.status
+            if self.refuse is not None and self.refuse(json.loads(body)):
+                return 503
+            self.received.append(Received(body, headers))
+            return 200
+
+    def start(self) -> None:
+        """Listen (again, on the same port once one was picked)."""
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                status = receiver.answer(body, self.headers)
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", receiver.url + "&moved=1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused until ``start`` again."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def one_click(app: Flask, email: str) -> None:
+    """Unsubscribe ``email`` from the list the way a mail client does (RFC 8058 POST)."""
+    links = links_for(app, email)
+    response = app.test_client(use_cookies=False).post(
+        path_of(links.unsubscribe_url),
+        data=ONE_CLICK,
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+
+
+def resubscribe(app: Flask, email: str) -> None:
+    """Undo the unsubscribe, as the preference center's undo does."""
+    token = links_for(app, email).token
+    with app.app_context():
+        payload = context.minter().signer.verify(Purpose.UNSUBSCRIBE, token, now=context.now())
+        target = unsubscribe_service.resolve(db.session(), payload)
+        outcome = unsubscribe_service.resubscribe(
+            db.session(), target, channel=Channel.PREFERENCE_CENTER, now=context.now()
+        )
+        assert outcome.changed
+
+
+def add_hook(app: Flask, url: str) -> tuple[int, str]:
+    with app.app_context():
+        webhook, secret = add_endpoint(db.session(), url, now=context.now())
+        return webhook.id, secret
+
+
+def deliver(app: Flask, clock: FakeClock, **kwargs: Any) -> DeliveryStats:
+    with app.app_context():
+        return deliver_due(db.session(), now=clock, **kwargs)
+
+
+def outbox(app: Flask) -> list[WebhookDelivery]:
+    with app.app_context():
+        rows = list(db.session.scalars(sa.select(WebhookDelivery).order_by(WebhookDelivery.id)))
+        db.session.expunge_all()
+        return rows
+
+
+def attempts(app: Flask, delivery_id: int) -> list[tuple[datetime, int | None, str | None]]:
+    with app.app_context():
+        rows = db.session.scalars(
+            sa.select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id == delivery_id)
+            .order_by(WebhookAttempt.id)
+        )
+        return [(row.attempted_at, row.status_code, row.error) for row in rows]
+
+
+def event_ids(app: Flask) -> list[int]:
+    with app.app_context():
+        return list(db.session.scalars(sa.select(Event.id).order_by(Event.id)))
+
+
+def emails_and_types(receiver: Receiver) -> list[tuple[str, str]]:
+    return [(doc["email"], doc["type"]) for doc in receiver.docs]
+
+
+# --- (a) signatures ---------------------------------------------------------------------------
+
+
+def test_deliveries_are_signed_with_the_documented_recipe(
+    app: Flask, clock: FakeClock, receiver: Receiver
+) -> None:
+    make_list(app)
+    hook_id, secret = add_hook(app, receiver.url)
+    one_click(app, ANN)
+
+    assert deliver(app, clock) == DeliveryStats(attempted=1, delivered=1, failed=0)
+
+    [got] = receiver.received
+    header = got.headers["Unsubsvc-Signature"]
+    items = dict(item.split("=", 1) for item in header.split(","))
+    assert set(items) == {"t", "v1"}
+    timestamp = int(items["t"])
+    assert timestamp == int(clock.now.timestamp())
+    # The recipe of the README, by hand: HMAC-SHA256(secret, f"{t}." + raw body), hex.
+    expected = hmac.new(
+        secret.encode("utf-8"), f"{timestamp}.".encode() + got.body, hashlib.sha256
+    ).hexdigest()
+    assert items["v1"] == expected
+    assert verify(secret, header, got.body, now=timestamp)
+    assert not verify("whsec_not-the-secret", header, got.body, now=timestamp)
+    assert not verify(secret, header, got.body + b"\n", now=timestamp)
+
+    [row] = outbox(app)
+    assert got.headers["Content-Type"] == "application/json"
+    assert got.headers["User-Agent"] == "unsubsvc-webhooks"
+    assert got.headers["Unsubsvc-Delivery-Id"] == str(row.id)
+    assert got.headers["Unsubsvc-Event-Id"] == str(row.event_id) == str(got.doc["id"])
+    assert row.webhook_id == hook_id
+    assert row.delivered_at == clock.now
+    assert row.attempts == 0 and row.last_error is None
+    assert attempts(app, row.id) == [(clock.now, 200, None)]
+    assert got.body == row.payload.encode()  # the outbox payload, byte for byte
+    assert got.doc == {
+        "id": row.event_id,
+        "seq": got.doc["seq"],
+        "type": "unsubscribe",
+        "occurred_at": clock.now.isoformat(),
+        "list": "news",
+        "email": ANN,
+        "subscriber": got.doc["subscriber"],
+        "topic": None,
+        "campaign": "c1",
+        "channel": "one_click",
+        "detail": None,
+    }
+
+
+# --- (b) a receiver that is down --------------------------------------------------------------
+
+
+def test_a_receiver_that_is_down_gets_everything_exactly_once_when_back(
+    app: Flask, clock: FakeClock, receiver: Receiver
+) -> None:
+    make_list(app)
+    add_hook(app, receiver.url)
+    for email in (ANN, BOB, CAROL):
+        one_click(app, email)
+    t0 = clock.now
+
+    receiver.status = 503
+    assert deliver(app, clock) == DeliveryStats(attempted=3, delivered=0, failed=3)
+    assert [(r.attempts, r.next_attempt_at, r.last_error) for r in outbox(app)] == [
+        (1, t0 + timedelta(seconds=10), "HTTP 503")
+    ] * 3
+
+    clock.advance(seconds=9)  # not due yet: nothing is tried
+    assert deliver(app, clock) == DeliveryStats()
+    assert receiver.requests == 3
+
+    clock.advance(seconds=1)
+    assert deliver(app, clock) == DeliveryStats(attempted=3, delivered=0, failed=3)
+    assert {(r.attempts, r.next_attempt_at) for r in outbox(app)} == {
+        (2, t0 + timedelta(seconds=10 + 20))
+    }
+
+    receiver.stop()  # now connections are refused
+    clock.advance(seconds=20)
+    assert deliver(app, clock) == DeliveryStats(attempted=3, delivered=0, failed=3)
+    rows = outbox(app)
+    assert {(r.attempts, r.next_attempt_at) for r in rows} == {
+        (3, t0 + timedelta(seconds=10 + 20 + 40))
+    }
+    for row in rows:
+        assert row.delivered_at is None
+        assert row.last_error is not None and "Connection refused" in row.last_error
+        tries = attempts(app, row.id)
+        assert [(at - t0, status) for at, status, _ in tries] == [
+            (timedelta(0), 503),
+            (timedelta(seconds=10), 503),
+            (timedelta(seconds=30), None),
+        ]
+        assert tries[2][2] == row.last_error
+    assert receiver.requests == 6
+
+    receiver.start()  # back up, on the same port
+    receiver.status = None
+    clock.advance(seconds=39)
+    assert deliver(app, clock) == DeliveryStats()
+    clock.advance(seconds=1)
+    assert deliver(app, clock) == DeliveryStats(attempted=3, delivered=3, failed=0)
+    clock.advance(hours=2)
+    assert deliver(app, clock) == DeliveryStats()
+
+    assert [doc["id"] for doc in receiver.docs] == event_ids(app)
+    assert Counter(got.headers["Unsubsvc-Delivery-Id"] for got in receiver.received) == Counter(
+        str(row.id) for row in outbox(app)
+    )
+    assert all(row.delivered_at == clock.now - timedelta(hours=2) for row in outbox(app))
+
+
+# --- (c) order per recipient ------------------------------------------------------------------
+
+
+def test_a_recipients_events_arrive_in_order_even_when_its_first_delivery_failed(
+    app: Flask, clock: FakeClock, receiver: Receiver
+) -> None:
+    make_list(app)
+    add_hook(app, receiver.url)
+    receiver.refuse = lambda doc: doc["email"] == ANN
+
+    one_click(app, ANN)  # event 1
+    one_click(app, BOB)  # event 2
+    assert deliver(app, clock) == DeliveryStats(attempted=2, delivered=1, failed=1)
+    assert emails_and_types(receiver) == [(BOB, "unsubscribe")]
+
+    clock.advance(seconds=3)
+    resubscribe(app, ANN)  # event 3: must not overtake event 1
+    resubscribe(app, BOB)  # event 4
+    assert deliver(app, clock) == DeliveryStats(attempted=1, delivered=1, failed=0)
+    assert emails_and_types(receiver) == [(BOB, "unsubscribe"), (BOB, "resubscribe")]
+    ann_first, _, ann_second, _ = outbox(app)
+    assert attempts(app, ann_second.id) == []  # held back, not even tried
+
+    receiver.refuse = None
+    clock.advance(seconds=7)  # ten seconds after Ann's first failure
+    assert deliver(app, clock) == DeliveryStats(attempted=2, delivered=2, failed=0)
+
+    assert emails_and_types(receiver) == [
+        (BOB, "unsubscribe"),
+        (BOB, "resubscribe"),
+        (ANN, "unsubscribe"),
+        (ANN, "resubscribe"),
+    ]
+    ann = [doc for doc in receiver.docs if doc["email"] == ANN]
+    assert [doc["id"] for doc in ann] == sorted(doc["id"] for doc in ann)
+    assert [doc["channel"] for doc in ann] == ["one_click", "preference_center"]
+    assert sorted(doc["id"] for doc in receiver.docs) == event_ids(app)
+    # Ann's resubscribe was first tried only once her unsubscribe had been accepted.
+    assert [status for _, status, _ in attempts(app, ann_first.id)] == [503, 200]
+    assert [status for _, status, _ in attempts(app, ann_second.id)] == [200]
+
+
+def test_one_run_sends_a_recipients_backlog_in_order_across_batches(
+    app: Flask, clock: FakeClock, receiver: Receiver
+) -> None:
+    make_list(app)
+    add_hook(app, receiver.url)
+    one_click(app, ANN)
+    resubscribe(app, ANN)
+    one_click(app, BOB)
+    one_click(app, ANN)
+
+    assert deliver(app, clock, batch=1) == DeliveryStats(attempted=4, delivered=4, failed=0)
+
+    assert emails_and_types(receiver) == [
+        (ANN, "unsubscribe"),
+        (ANN, "resubscribe"),
+        (BOB, "unsubscribe"),
+        (ANN, "unsubscribe"),
+    ]
+
+
+def test_stop_ends_a_run_between_rows(app: Flask, clock: FakeClock, receiver: Receiver) -> None:
+    make_list(app)
+    add_hook(app, receiver.url)
+    one_click(app, ANN)
+    one_click(app, BOB)
+    sent: list[int] = []
+
+    def post_once(url: str, body: bytes, headers: dict[str, str]) -> int:
+        sent.append(1)
+        return http_post(url, body, headers)
+
+    stats = deliver(app, clock, post=post_once, stop=lambda: bool(sent))
+
+    assert stats == DeliveryStats(attempted=1, delivered=1, failed=0)
+    assert [row.delivered_at is not None for row in outbox(app)] == [True, False]
+
+
+# --- (d) which endpoints get what -------------------------------------------------------------
+
+
+def test_events_before_an_endpoint_existed_are_not_sent_to_it(
+    app: Flask, clock: FakeClock, receiver: Receiver
+) -> None:
+    make_list(app)
+    one_click(app, ANN)  # no endpoint yet
+    add_hook(app, receiver.url)
+    one_click(app, BOB)
+
+    assert deliver(app, clock) == DeliveryStats(attempted=1, delivered=1, failed=0)
+    assert emails_and_types(receiver) == [(BOB, "unsubscribe")]
+    assert len(outbox(app)) == 1
+
+
+def test_a_disabled_endpoint_gets_nothing_new(
+    app: Flask, clock: FakeClock, receiver: Receiver
+) -> None:
+    make_list(app)
+    old_id, _ = add_hook(app, receiver.url)
+    other = Receiver()
+    other.start()
+    try:
+        new_id, _ = add_hook(app, other.url)
+        one_click(app, ANN)  # owed to both, not yet sent
+        with app.app_context():
+            disable_endpoint(db.session(), old_id, now=clock.now)
+        one_click(app, BOB)  # owed to the active endpoint only
+
+        assert deliver(app, clock) == DeliveryStats(attempted=2, delivered=2, failed=0)
+
+        assert receiver.received == []
+        assert emails_and_types(other) == [(ANN, "unsubscribe"), (BOB, "unsubscribe")]
+    finally:
+        other.stop()
+    assert [(row.webhook_id, row.delivered_at is None) for row in outbox(app)] == [
+        (old_id, True),
+        (new_id, False),
+        (new_id, False),
+    ]
+    with app.app_context():
+        listed = list_endpoints(db.session())
+        assert [(e.id, e.active, e.pending) for e in listed] == [
+            (old_id, False, 1),
+            (new_id, True, 0),
+        ]
+        assert listed[0].disabled_at == clock.now
+        clock.advance(minutes=1)
+        disable_endpoint(db.session(), old_id, now=clock.now)  # again: keeps the first date
+        assert list_endpoints(db.session())[0].disabled_at == clock.now - timedelta(minutes=1)
+        with pytest.raises(NotFound):
+            disable_endpoint(db.session(), 999, now=clock.now)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://hooks.example.com/x",
+        "/hooks/relative",
+        "https://",
+        "https://hooks.example.com/a b",
+        "https://user:pass@hooks.example.com/",
+        "https://hooks.example.com:99999/",
+        "javascript:alert(1)",
+        "https://hooks.example.com/" + "x" * 2000,
+        "",
+    ],
+    ids=[
+        "ftp",
+        "relative",
+        "no-host",
+        "space",
+        "credentials",
+        "bad-port",
+        "javascript",
+        "too-long",
+        "empty",
+    ],
+)
+def test_add_endpoint_refuses_what_is_not_an_http_url(app: Flask, url: str) -> None:
+    with app.app_context(), pytest.raises(InvalidInput):
+        add_endpoint(db.session(), url, now=context.now())
+
+
+# --- (e) the command line ---------------------------------------------------------------------
+
+
+def test_cli_add_list_deliver_disable(
+    app: Flask, runner: FlaskCliRunner, clock: FakeClock, receiver: Receiver
+) -> None:
+    make_list(app)
+    added = runner.invoke(args=["webhooks", "add", receiver.url])
+    assert added.exit_code == 0, added.output
+    printed = json.loads(added.stdout)
+    assert printed["url"] == receiver.url
+    assert printed["secret"].startswith("whsec_")
+    assert "not shown again" in added.stderr
+    assert printed["secret"] not in runner.invoke(args=["webhooks", "list"]).output
+
+    one_click(app, ANN)
+    listed = runner.invoke(args=["webhooks", "list"])
+    assert [json.loads(line) for line in listed.stdout.splitlines()] == [
+        {"id": printed["id"], "url": receiver.url, "active": True, "pending": 1}
+    ]
+
+    delivered = runner.invoke(args=["webhooks", "deliver", "--once"])
+    assert delivered.exit_code == 0, delivered.output
+    assert "1 attempted, 1 delivered, 0 failed" in delivered.stderr
+    [got] = receiver.received
+    assert got.doc["email"] == ANN
+    assert verify(
+        printed["secret"],
+        got.headers["Unsubsvc-Signature"],
+        got.body,
+        now=int(clock.now.timestamp()),
+    )
+    listed = runner.invoke(args=["webhooks", "list"])
+    assert json.loads(listed.stdout)["pending"] == 0
+
+    disabled = runner.invoke(args=["webhooks", "disable", str(printed["id"])])
+    assert disabled.exit_code == 0, disabled.output
+    assert json.loads(runner.invoke(args=["webhooks", "list"]).stdout)["active"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["webhooks", "add", "ftp://example.com/"], "http"),
+        (["webhooks", "disable", "42"], "no webhook with id 42"),
+    ],
+    ids=["bad-url", "unknown-id"],
+)
+def test_cli_reports_errors_with_exit_1(
+    runner: FlaskCliRunner, args: list[str], message: str
+) -> None:
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+class FakeProcess:
+    """Stands in for the deliverer's Popen in the ``serve`` wiring test."""
+
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def poll(self) -> int | None:
+        return None
+
+    def terminate(self) -> None:
+        self.calls.append("terminate")
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.calls.append("wait")
+        return 0
+
+    def kill(self) -> None:
+        self.calls.append("kill")
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [
+        (["--deliver-webhooks"], ["spawn 5.0", "serve", "terminate", "wait"]),
+        (["--no-deliver-webhooks"], ["serve"]),
+        ([], ["serve"]),
+    ],
+    ids=["on", "off", "default-off"],
+)
+def test_serve_runs_the_deliverer_alongside_only_when_asked(
+    runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch, flag: list[str], expected: list[str]
+) -> None:
+    import unsubsvc.serving
+
+    calls: list[str] = []
+
+    def spawn(interval: float) -> FakeProcess:
+        calls.append(f"spawn {interval}")
+        return FakeProcess(calls)
+
+    def serve(*args: Any, **kwargs: Any) -> None:
+        calls.append("serve")
+        raise KeyboardInterrupt  # serving ends however it ends: the deliverer is stopped
+
+    monkeypatch.setattr(cli_webhooks, "spawn_deliverer", spawn)
+    monkeypatch.setattr(unsubsvc.serving, "serve", serve)
+
+    runner.invoke(args=["serve", *flag])
+
+    assert calls == expected
+
+
+@pytest.mark.slow
+def test_spawned_deliverer_sends_and_stops_on_sigterm(
+    app: Flask, clock: FakeClock, receiver: Receiver
+) -> None:
+    """``python -m unsubsvc.cli webhooks deliver`` in a child process, on the real clock."""
+    make_list(app)
+    _, secret = add_hook(app, receiver.url)
+    one_click(app, ANN)  # due at the fake clock's time, which is in the past
+
+    process = cli_webhooks.spawn_deliverer(0.1)
+    try:
+        deadline = time.monotonic() + 60
+        while not receiver.received and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        code = cli_webhooks.stop_deliverer(process, timeout=20)
+
+    assert code == 0  # SIGTERM is a clean stop
+    [got] = receiver.received
+    assert got.doc["email"] == ANN
+    assert verify(secret, got.headers["Unsubsvc-Signature"], got.body, now=int(time.time()))
+    assert all(row.delivered_at is not None for row in outbox(app))
+
+
+# --- (f) failures that raise ------------------------------------------------------------------
+
+
+def test_a_post_that_raises_leaves_the_row_pending_with_the_error(
+    app: Flask, clock: FakeClock
+) -> None:
+    make_list(app)
+    add_hook(app, "https://hooks.example.com/unsubsvc")
+    one_click(app, ANN)
+
+    def broken(url: str, body: bytes, headers: dict[str, str]) -> int:
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    with app.app_context():
+        stats = deliver_due(db.session(), post=broken, now=clock.now)  # a fixed time works too
+
+    assert stats == DeliveryStats(attempted=1, delivered=0, failed=1)
+    [row] = outbox(app)
+    assert row.delivered_at is None
+    assert row.attempts == 1
+    assert row.next_attempt_at == clock.now + timedelta(seconds=10)
+    assert row.last_error == "ConnectionResetError: [Errno 104] Connection reset by peer"
+    assert attempts(app, row.id) == [(clock.now, None, row.last_error)]
+
+
+def test_redirects_are_failures_and_not_followed(
+    app: Flask, clock: FakeClock, receiver: Receiver
+) -> None:
+    make_list(app)
+    add_hook(app, receiver.url)
+    one_click(app, ANN)
+    receiver.status = 307
+
+    assert deliver(app, clock) == DeliveryStats(attempted=1, delivered=0, failed=1)
+
+    assert receiver.requests == 1  # the Location was not posted to
+    [row] = outbox(app)
+    assert row.last_error == "HTTP 307 (redirects are not followed)"
+    assert attempts(app, row.id) == [(clock.now, 307, None)]
+
+
+@pytest.mark.parametrize("status", [200, 204, 302, 404, 503], ids=str)
+def test_http_post_returns_the_status_code(receiver: Receiver, status: int) -> None:
+    receiver.status = None if status == 200 else status
+    assert http_post(receiver.url, b"{}", {"Content-Type": "application/json"}) == status
+    assert receiver.requests == 1
+
+
+def test_http_post_refuses_other_schemes() -> None:
+    with pytest.raises(ValueError, match="non-HTTP"):
+        http_post("file:///etc/passwd", b"{}", {})
+
+
+# --- concurrency ------------------------------------------------------------------------------
+
+
+def test_a_change_committed_while_a_delivery_is_in_flight_is_kept(
+    app: Flask, clock: FakeClock, receiver: Receiver
+) -> None:
+    """A one-click POST committing during a send neither fails nor gets lost (both databases)."""
+    make_list(app)
+    add_hook(app, receiver.url)
+    links_for(app, BOB)
+    one_click(app, ANN)
+
+    def post_during_a_change(url: str, body: bytes, headers: dict[str, str]) -> int:
+        if not receiver.requests:
+            one_click(app, BOB)
+        return http_post(url, body, headers)
+
+    stats = deliver(app, clock, post=post_during_a_change)
+
+    assert stats == DeliveryStats(attempted=2, delivered=2, failed=0)
+    assert emails_and_types(receiver) == [(ANN, "unsubscribe"), (BOB, "unsubscribe")]
+
+
+def test_two_deliverers_never_send_a_row_twice_on_postgresql(
+    app: Flask, clock: FakeClock, receiver: Receiver, database_url: str
+) -> None:
+    """While one deliverer sends a row, another skips it (locked) and what waits behind it."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no row locks: it runs a single deliverer")
+    make_list(app)
+    add_hook(app, receiver.url)
+    one_click(app, ANN)
+    resubscribe(app, ANN)
+    one_click(app, BOB)
+    meanwhile: list[DeliveryStats] = []
+
+    with app.app_context():
+        second = Session(db.engine)
+        try:
+
+            def post_while_another_runs(url: str, body: bytes, headers: dict[str, str]) -> int:
+                if not meanwhile:  # Ann's first row is locked by the outer run right now
+                    meanwhile.append(deliver_due(second, now=clock))
+                return http_post(url, body, headers)
+
+            first = deliver_due(db.session(), post=post_while_another_runs, now=clock)
+        finally:
+            second.close()
+
+    assert meanwhile == [DeliveryStats(attempted=1, delivered=1, failed=0)]  # Bob's only
+    assert first == DeliveryStats(attempted=2, delivered=2, failed=0)  # Ann's two
+    assert emails_and_types(receiver) == [
+        (BOB, "unsubscribe"),
+        (ANN, "unsubscribe"),
+        (ANN, "resubscribe"),
+    ]
+    assert sorted(doc["id"] for doc in receiver.docs) == event_ids(app)
