@@ -331,3 +331,22 @@ def test_eligibility_refuses_unknown_cadence_and_topic(app: Flask, api: ApiClien
     for extra in ({"cadence": "daily"}, {"topic": "sports"}):
         response = api.post("/lists/news/eligibility", {"emails": ["a@example.com"], **extra})
         assert response.status_code == 400
+
+
+def test_webhook_endpoints_by_api(app: Flask, api: ApiClient) -> None:
+    created = api.post("/webhooks", {"url": "https://hooks.example.com/unsub"})
+    assert created.status_code == 201
+    assert created.json["secret"].startswith("whsec_")
+    hook_id = created.json["id"]
+    listed = api.get("/webhooks").json["webhooks"]
+    assert listed == [
+        {"id": hook_id, "url": "https://hooks.example.com/unsub", "active": True, "pending": 0}
+    ]
+    assert "secret" not in listed[0]
+    bad = api.post("/webhooks", {"url": "ftp://example.com/x"})
+    assert bad.status_code == 400
+    deleted = api.client.delete(f"/api/v1/webhooks/{hook_id}", headers=api.headers)
+    assert deleted.status_code == 204
+    assert api.get("/webhooks").json["webhooks"][0]["active"] is False
+    missing = api.client.delete("/api/v1/webhooks/999", headers=api.headers)
+    assert missing.status_code == 404

@@ -165,7 +165,7 @@ class Api:
                     "name": name,
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer", "minimum": 1}
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
                     if conv == "int"
                     else {"type": "string", "minLength": 1},
                 }

@@ -7,16 +7,20 @@ from typing import Any
 from flask import Response, jsonify
 from pydantic import BaseModel
 
+from unsubsvc.core.errors import NotFound
 from unsubsvc.core.headers import LIST_UNSUBSCRIBE, LIST_UNSUBSCRIBE_POST
 from unsubsvc.core.preferences import Verdict
 from unsubsvc.db.models import MailingList
-from unsubsvc.services import batch, feed, senders
+from unsubsvc.services import batch, feed, senders, webhooks
 from unsubsvc.services import lists as list_service
 from unsubsvc.services.status import status_document
 from unsubsvc.web import context
 from unsubsvc.web.api import PREFIX, api
 from unsubsvc.web.api import schemas as s
 from unsubsvc.web.extensions import session
+
+#: Integer ids are 32-bit in the database; a larger one names nothing.
+MAX_ID = 2**31 - 1
 
 
 def list_out(mailing_list: MailingList) -> s.ListOut:
@@ -253,3 +257,39 @@ def suppressions(query: BaseModel) -> s.SuppressionsOut:
         next_cursor=page.next_cursor,
         has_more=page.has_more,
     )
+
+
+@api.route("/webhooks", "GET", summary="Endpoints told of every change", response=s.WebhooksOut)
+def get_webhooks() -> s.WebhooksOut:
+    return s.WebhooksOut(
+        webhooks=[
+            s.WebhookOut(id=e.id, url=e.url, active=e.active, pending=e.pending)
+            for e in webhooks.list_endpoints(session())
+        ]
+    )
+
+
+@api.route(
+    "/webhooks",
+    "POST",
+    summary="Register an endpoint; its signing secret is returned once",
+    status=201,
+    body=s.WebhookIn,
+    response=s.WebhookCreated,
+)
+def add_webhook(body: BaseModel) -> s.WebhookCreated:
+    data = _require(body, s.WebhookIn)
+    hook, secret = webhooks.add_endpoint(session(), data.url, now=context.now())
+    return s.WebhookCreated(id=hook.id, url=hook.url, active=True, pending=0, secret=secret)
+
+
+@api.route(
+    "/webhooks/<int:webhook_id>",
+    "DELETE",
+    summary="Stop sending to an endpoint (undelivered events stay, unsent)",
+    status=204,
+)
+def disable_webhook(webhook_id: int) -> None:
+    if webhook_id > MAX_ID:
+        raise NotFound(f"no webhook with id {webhook_id}")
+    webhooks.disable_endpoint(session(), webhook_id, now=context.now())

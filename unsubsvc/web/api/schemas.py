@@ -207,6 +207,7 @@ class WebhookOut(BaseModel):
     id: int
     url: str
     active: bool
+    pending: int = Field(description="Events not yet delivered")
 
 
 class WebhookCreated(WebhookOut):
