@@ -239,6 +239,8 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_delivery"
     __table_args__ = (
         Index("ix_webhook_delivery_pending", "webhook_id", "delivered_at", "next_attempt_at"),
+        # The deliverer asks "is an earlier row of this recipient still owed?" for each row.
+        Index("ix_webhook_delivery_order", "webhook_id", "subscriber_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -309,3 +311,17 @@ class CampaignUnsubscriber(Base):
         ForeignKey("subscriber.id", ondelete="CASCADE"),
         primary_key=True,
     )
+
+
+class AdminUser(Base):
+    """Someone who may read the reports; the password is kept as a scrypt hash."""
+
+    __tablename__ = "admin_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
