@@ -186,3 +186,20 @@ def test_counters_agree_with_a_recount(app: Flask, api: ApiClient, actions: list
                     prefs.set_topics(db.session(), target, ["product"], now=now)
     with app.app_context():
         assert counters.stored(db.session()) == counters.recount(db.session())
+
+
+def test_demo_history_is_consistent_with_the_live_path(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(tables=False)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["demo", "--no-serve", "--campaigns", "8", "--recipients", "600"])
+    assert result.exit_code == 0, result.output
+    rows = report_json(runner)
+    weekly = [r for name, r in rows.items() if name.startswith("weekly-")]
+    assert len(weekly) == 8
+    assert all(r["delivered"] > 0 for r in weekly)
+    assert sum(r["unsubscribes"] for r in weekly) > 0
+    with app.app_context():
+        assert counters.stored(db.session()) == counters.recount(db.session())
+    # Running it again does not write the history twice.
+    runner.invoke(args=["demo", "--no-serve", "--campaigns", "8", "--recipients", "600"])
+    assert len(report_json(runner)) == len(rows)

@@ -71,18 +71,20 @@ def render(rows: list[dict[str, Any]], fields: Sequence[str], fmt: str, key: str
         for row in rows:
             writer.writerow({f: "" if row.get(f) is None else row.get(f) for f in fields})
         return out.getvalue().rstrip("\n")
-    cells = [[_cell(row.get(f)) for f in fields] for row in rows]
+    cells = [[_cell(row.get(f), f) for f in fields] for row in rows]
     widths = [max([len(f), *(len(c[i]) for c in cells)]) for i, f in enumerate(fields)]
     lines = ["  ".join(f.ljust(w) for f, w in zip(fields, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(lines)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, field: str) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.2f}%"
+    if field.endswith("_at") and isinstance(value, str):
+        return value[:16].replace("T", " ")  # to the minute is enough to read
     return str(value)
 
 

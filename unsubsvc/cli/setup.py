@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 
 from unsubsvc.cli.common import minter, now, session
 from unsubsvc.services import lists as list_service
+from unsubsvc.services.demo_data import generate_history
 from unsubsvc.services.links import recipient_links
 
 
@@ -60,9 +61,17 @@ def serve_command(host: str, port: int, workers: int, threads: int, deliver_webh
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--serve/--no-serve", "then_serve", default=True, help="Start the server afterwards.")
+@click.option(
+    "--campaigns", default=12, show_default=True, type=click.IntRange(min=0),
+    help="Weekly sends of made-up history for the reports (written once, with the list).",
+)  # fmt: skip
+@click.option(
+    "--recipients", default=2000, show_default=True, type=click.IntRange(min=1),
+    help="Subscribers in the made-up history.",
+)  # fmt: skip
 @with_appcontext
-def demo_command(host: str, port: int, then_serve: bool) -> None:
-    """Set up the database with a demo list, print a header to try, and serve."""
+def demo_command(host: str, port: int, then_serve: bool, campaigns: int, recipients: int) -> None:
+    """Set up the database with a demo list and history, print a header to try, and serve."""
     from unsubsvc.core.errors import Conflict
     from unsubsvc.web import context
 
@@ -73,7 +82,7 @@ def demo_command(host: str, port: int, then_serve: bool) -> None:
         context.install(app)
     upgrade_database()
     try:
-        list_service.create_list(
+        created = list_service.create_list(
             session(),
             "newsletter",
             now=now(),
@@ -83,6 +92,16 @@ def demo_command(host: str, port: int, then_serve: bool) -> None:
         )
     except Conflict:
         session().rollback()
+    else:
+        if campaigns:
+            size = generate_history(
+                session(), created, campaigns=campaigns, recipients=recipients, now=now()
+            )
+            click.echo(
+                f"Wrote {size.campaigns} sends to {size.subscribers} subscribers "
+                f"({size.events} events) for the reports.",
+                err=True,
+            )
     links = recipient_links(
         session(), minter(), "newsletter", "ann@example.com", now=now(), campaign="demo-1"
     )
