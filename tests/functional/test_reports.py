@@ -203,3 +203,37 @@ def test_demo_history_is_consistent_with_the_live_path(make_app) -> None:  # typ
     # Running it again does not write the history twice.
     runner.invoke(args=["demo", "--no-serve", "--campaigns", "8", "--recipients", "600"])
     assert len(report_json(runner)) == len(rows)
+
+
+def test_breakdowns_by_segment_source_topic_and_trend(app: Flask, runner: FlaskCliRunner) -> None:
+    make_list(app)
+    deliver(
+        runner, "c1", 1_000, "--segment", "eu", "--source", "form", "--sent-at", "2026-03-01T09:00Z"
+    )
+    deliver(
+        runner, "c2", 3_000, "--segment", "us", "--source", "form", "--sent-at", "2026-03-08T09:00Z"
+    )
+    for i in range(4):
+        one_click(app, f"e{i}@example.com", "c1")
+    for i in range(3):
+        one_click(app, f"u{i}@example.com", "c2")
+    topic_uri = path_of(
+        links_for(app, "t@example.com", campaign="c2", topic="events").unsubscribe_url
+    )
+    app.test_client().post(topic_uri)
+
+    def groups(dimension: str) -> dict[str, dict[str, Any]]:
+        result = runner.invoke(args=["report", "by", dimension, "--format", "json"])
+        assert result.exit_code == 0, result.output
+        return {g[dimension]: g for g in json.loads(result.stdout)["groups"]}
+
+    segments = groups("segment")
+    assert (segments["eu"]["unsubscribe_rate"], segments["eu"]["band"]) == (0.4, "acceptable")
+    assert segments["us"]["unsubscribes"] == 4 and segments["us"]["delivered"] == 3_000
+    assert groups("source")["form"]["delivered"] == 4_000
+    assert groups("topic")["news/events"]["unsubscribes"] == 1
+    trend = runner.invoke(args=["report", "trend", "--list", "news", "--format", "json"])
+    points = json.loads(trend.stdout)["trend"]
+    assert [p["campaign"] for p in points] == ["c1", "c2"]
+    assert points[1]["rolling_average"] == 0.4
+    assert runner.invoke(args=["report", "by", "colour"]).exit_code == 2

@@ -137,6 +137,85 @@ def report_group(
         )
 
 
+@report_group.command("by")
+@click.argument("dimension", type=click.Choice(reports.BREAKDOWNS))
+@click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
+@click.option("--list", "list_name", help="Only this list.")
+@click.option("--since", help="Only sends at or after this time (ISO-8601).")
+@click.option("--until", help="Only sends before this time (ISO-8601).")
+@with_appcontext
+@domain_errors
+def by_command(
+    dimension: str, fmt: str, list_name: str | None, since: str | None, until: str | None
+) -> None:
+    """Rates grouped by list, segment, source or topic."""
+    rows = reports.breakdown(
+        session(),
+        dimension,
+        list_name=list_name,
+        since=parse_time(since, "--since"),
+        until=parse_time(until, "--until"),
+    )
+    fields = (dimension, "campaigns", "delivered", "unsubscribes", "unsubscribe_rate", "band",
+              "complaints", "complaint_rate")  # fmt: skip
+    click.echo(render(rows, fields, fmt, "groups"))
+
+
+@report_group.command("trend")
+@click.option("--list", "list_name", required=True, help="The list's name.")
+@click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
+@with_appcontext
+@domain_errors
+def trend_command(list_name: str, fmt: str) -> None:
+    """Per-send rate beside the rolling average of the four sends before it."""
+    list_service.get_list(session(), list_name)
+    rows = [
+        {
+            "campaign": p.campaign,
+            "sent_at": p.sent_at.isoformat() if p.sent_at else None,
+            "unsubscribe_rate": p.rate,
+            "rolling_average": p.rolling_average,
+            "well_above_average": p.well_above_average,
+        }
+        for p in reports.list_trend(session(), list_name)
+    ]
+    fields = ("campaign", "sent_at", "unsubscribe_rate", "rolling_average", "well_above_average")
+    click.echo(render(rows, fields, fmt, "trend"))
+
+
+@report_group.command("cohorts")
+@click.option("--list", "list_name", required=True, help="The list's name.")
+@click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
+@with_appcontext
+@domain_errors
+def cohorts_command(list_name: str, fmt: str) -> None:
+    """Unsubscribe rate by signup month: first three sends against later ones."""
+    rows = [
+        {
+            "cohort": row.cohort,
+            "members": row.members,
+            "honeymoon_unsubscribes": row.honeymoon_unsubscribes,
+            "honeymoon_rate": row.honeymoon_rate,
+            "later_unsubscribes": row.later_unsubscribes,
+            "later_rate": row.later_rate,
+        }
+        for row in reports.cohort_table(session(), list_name)
+    ]
+    fields = ("cohort", "members", "honeymoon_unsubscribes", "honeymoon_rate",
+              "later_unsubscribes", "later_rate")  # fmt: skip
+    click.echo(render(rows, fields, fmt, "cohorts"))
+
+
+@report_group.command("timing")
+@click.option("--list", "list_name", required=True, help="The list's name.")
+@click.option("--campaign", required=True, help="The campaign.")
+@with_appcontext
+@domain_errors
+def timing_command(list_name: str, campaign: str) -> None:
+    """When a campaign's unsubscribes came: first hour against later, with a hint (JSON)."""
+    click.echo(json.dumps(reports.campaign_timing(session(), list_name, campaign), indent=2))
+
+
 @report_group.command("reasons")
 @click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
 @click.option("--list", "list_name", help="Only this list.")

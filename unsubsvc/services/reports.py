@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from unsubsvc.core.errors import NotFound
+from unsubsvc.core.errors import InvalidInput, NotFound
 from unsubsvc.core.events import Channel, EventKind
 from unsubsvc.core.preferences import SURVEY_REASONS
 from unsubsvc.core.reporting import (
@@ -35,6 +35,7 @@ from unsubsvc.db.models import (
     MailingList,
     Subscription,
     SurveyResponse,
+    Topic,
 )
 
 #: The columns of a campaign report, in order (the contract's fields first).
@@ -354,3 +355,73 @@ def survey_comments(
         ],
         int(total),
     )
+
+
+BREAKDOWNS = ("list", "segment", "source", "topic")
+
+
+def breakdown(
+    session: Session,
+    by: str,
+    *,
+    list_name: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Return unsubscribe and complaint rates grouped by list, segment, source or topic.
+
+    List, segment and source add up the campaign rows (a campaign delivered to
+    several segments counts as "mixed"). Topic counts topic-scoped
+    unsubscribes (topic links and preference-center opt-outs) against the
+    list's deliveries, since every send reaches every topic's readers.
+    """
+    if by not in BREAKDOWNS:
+        raise InvalidInput(f"--by is one of {', '.join(BREAKDOWNS)}")
+    rows = campaign_report(session, list_name=list_name, since=since, until=until)
+    groups: dict[str, dict[str, int]] = {}
+    if by == "topic":
+        delivered_by_list: dict[str, int] = {}
+        for row in rows:
+            delivered_by_list[row["list"]] = (
+                delivered_by_list.get(row["list"], 0) + row["delivered"]
+            )
+        query = (
+            select(MailingList.name, Topic.slug, func.count(distinct(Event.subscriber_id)))
+            .join(Topic, Topic.id == Event.topic_id)
+            .join(MailingList, MailingList.id == Event.list_id)
+            .where(Event.kind == EventKind.UNSUBSCRIBE.value)
+            .group_by(MailingList.name, Topic.slug)
+        )
+        if list_name is not None:
+            query = query.where(MailingList.name == list_name)
+        if since is not None:
+            query = query.where(Event.occurred_at >= since)
+        if until is not None:
+            query = query.where(Event.occurred_at < until)
+        for name, slug, count in session.execute(query):
+            groups[f"{name}/{slug}"] = {
+                "delivered": delivered_by_list.get(name, 0),
+                "unsubscribes": int(count),
+                "complaints": 0,
+                "campaigns": 0,
+            }
+    else:
+        for row in rows:
+            key = row[by] or "(none)"
+            group = groups.setdefault(
+                key, {"delivered": 0, "unsubscribes": 0, "complaints": 0, "campaigns": 0}
+            )
+            group["delivered"] += row["delivered"]
+            group["unsubscribes"] += row["unsubscribes"]
+            group["complaints"] += row["complaints"]
+            group["campaigns"] += 1
+    return [
+        {
+            by: key,
+            **values,
+            "unsubscribe_rate": rate(values["unsubscribes"], values["delivered"]),
+            "band": _value(band(values["unsubscribes"], values["delivered"])),
+            "complaint_rate": rate(values["complaints"], values["delivered"]),
+        }
+        for key, values in sorted(groups.items())
+    ]
