@@ -74,7 +74,15 @@ def test_complaint_counts_as_a_complaint(
     api.post("/lists/news/complaints", {"email": "x@example.com", "campaign": "c1"})
     row = report_json(runner)["c1"]
     assert (row["complaints"], row["complaint_rate"], row["complaint_level"]) == (1, 0.1, "warning")
-    assert row["unsubscribes"] == 1
+    # RATE-FACTS: the complainant is unsubscribed, but a complaint is not an unsubscribe in
+    # the accounting.
+    assert row["unsubscribes"] == 0
+    assert (
+        json.loads(
+            runner.invoke(args=["status", "--list", "news", "--email", "x@example.com"]).stdout
+        )["subscribed"]
+        is False
+    )
 
 
 def test_csv_has_the_same_numbers(app: Flask, runner: FlaskCliRunner) -> None:
@@ -237,3 +245,18 @@ def test_breakdowns_by_segment_source_topic_and_trend(app: Flask, runner: FlaskC
     assert [p["campaign"] for p in points] == ["c1", "c2"]
     assert points[1]["rolling_average"] == 0.4
     assert runner.invoke(args=["report", "by", "colour"]).exit_code == 2
+
+
+def test_list_niche_puts_a_benchmark_beside_the_rate(app: Flask, runner: FlaskCliRunner) -> None:
+    make_list(app)
+    assert runner.invoke(args=["list", "niche", "news", "astrology"]).exit_code == 1
+    assert runner.invoke(args=["list", "niche", "news", "nonprofit"]).exit_code == 0
+    deliver(runner, "c1", 10_000)
+    for i in range(15):
+        one_click(app, f"n{i}@example.com", "c1")
+    row = report_json(runner)["c1"]
+    assert (
+        row["benchmark"] == "Nonprofit: typical 0.10–0.20 %; this send is within the typical range."
+    )
+    runner.invoke(args=["list", "niche", "news"])
+    assert report_json(runner)["c1"]["benchmark"] is None

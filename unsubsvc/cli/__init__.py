@@ -18,7 +18,7 @@ from unsubsvc.settings import ConfigError
 
 def register_commands(app: Flask) -> None:
     """Attach every unsubsvc command to ``app.cli``."""
-    from unsubsvc.cli import apikeys, inbound, lists, mail, reports, setup, webhooks
+    from unsubsvc.cli import admin, apikeys, inbound, lists, mail, reports, setup, webhooks
 
     for command in (
         setup.init_command,
@@ -33,6 +33,7 @@ def register_commands(app: Flask) -> None:
         *mail.COMMANDS,
         *inbound.COMMANDS,
         *webhooks.COMMANDS,
+        *admin.COMMANDS,
     ):
         app.cli.add_command(command)
 

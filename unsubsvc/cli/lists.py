@@ -28,10 +28,15 @@ def list_group() -> None:
     help="A frequency slug, most frequent first; the first is the default. Repeatable.",
 )
 @click.option("--display-name", help="The name recipients see; defaults to NAME.")
+@click.option("--niche", help="Benchmark niche for reports (media, b2b_saas, ecommerce, …).")
 @with_appcontext
 @domain_errors
 def list_create(
-    name: str, topics: tuple[str, ...], frequencies: tuple[str, ...], display_name: str | None
+    name: str,
+    topics: tuple[str, ...],
+    frequencies: tuple[str, ...],
+    display_name: str | None,
+    niche: str | None,
 ) -> None:
     """Create the list NAME with its topics and frequencies."""
     created = list_service.create_list(
@@ -41,8 +46,20 @@ def list_create(
         display_name=display_name,
         topics=topics,
         frequencies=frequencies,
+        niche=niche,
     )
     click.echo(f"Created list {created.name!r}.", err=True)
+
+
+@list_group.command("niche")
+@click.argument("name")
+@click.argument("niche", required=False)
+@with_appcontext
+@domain_errors
+def list_niche(name: str, niche: str | None) -> None:
+    """Set (or, without NICHE, clear) the benchmark niche a list's rates are read against."""
+    list_service.set_niche(session(), name, niche)
+    click.echo(f"List {name!r}: niche {niche or 'cleared'}.", err=True)
 
 
 @list_group.command("show")

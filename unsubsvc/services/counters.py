@@ -30,6 +30,15 @@ def _is_save(event: Event) -> bool:
     )
 
 
+def _after_complaint(event: Event) -> bool:
+    """Return whether an unsubscribe only follows a spam complaint.
+
+    RATE-FACTS: a complaint is not an unsubscribe in the accounting (it is
+    counted as a complaint), though the address must not be mailed again.
+    """
+    return (event.detail or {}).get("cause") == "complaint"
+
+
 def count_event(session: Session, event: Event) -> None:
     """Add an event to its campaign's counters (events without a campaign count nowhere)."""
     if event.campaign_id is None:
@@ -37,7 +46,7 @@ def count_event(session: Session, event: Event) -> None:
     column = None
     if _is_save(event):
         column = "saves"
-    elif event.kind == EventKind.UNSUBSCRIBE:
+    elif event.kind == EventKind.UNSUBSCRIBE and not _after_complaint(event):
         # One recipient unsubscribing twice through a campaign counts once.
         if event.subscriber_id is not None and insert_ignore(
             session,
@@ -72,7 +81,8 @@ def recount(session: Session) -> dict[int, dict[str, int]]:
         Event.kind == EventKind.FREQUENCY_CHANGE.value,
         Event.detail["downgrade"].as_boolean().is_(True),
     )
-    lost = and_(Event.kind == EventKind.UNSUBSCRIBE.value, not_(topic_save))
+    after_complaint = func.coalesce(Event.detail["cause"].as_string(), "") == "complaint"
+    lost = and_(Event.kind == EventKind.UNSUBSCRIBE.value, not_(topic_save), not_(after_complaint))
 
     def total(condition: Any) -> Any:
         return func.sum(case((condition, 1), else_=0))

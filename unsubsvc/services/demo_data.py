@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.events import Channel, EventKind
@@ -251,6 +251,7 @@ def rebuild_counters(session: Session) -> None:
             Event.campaign_id.is_not(None),
             Event.subscriber_id.is_not(None),
             ~((Event.channel == Channel.PREFERENCE_CENTER.value) & Event.topic_id.is_not(None)),
+            func.coalesce(Event.detail["cause"].as_string(), "") != "complaint",
         )
         .distinct()
     ).all()

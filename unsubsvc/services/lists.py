@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from unsubsvc.core.errors import Conflict, InvalidInput, UnknownList
+from unsubsvc.core.reporting import NICHE_BENCHMARKS
 from unsubsvc.db.models import Frequency, MailingList, Topic
 
 _SLUG = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,63}\Z")
@@ -33,9 +34,11 @@ def create_list(
     display_name: str | None = None,
     topics: Sequence[str] = (),
     frequencies: Sequence[str] = (),
+    niche: str | None = None,
 ) -> MailingList:
     """Create a list; frequencies are given most frequent first, the first is the default."""
     check_slug(name, "list name")
+    check_niche(niche)
     for label, values in (("topic", topics), ("frequency", frequencies)):
         for value in values:
             check_slug(value, label)
@@ -52,8 +55,24 @@ def create_list(
             for i, slug in enumerate(topics)
         ],
         frequencies=[Frequency(slug=slug, position=i) for i, slug in enumerate(frequencies)],
+        niche=niche,
     )
     session.add(mailing_list)
+    session.commit()
+    return mailing_list
+
+
+def check_niche(niche: str | None) -> None:
+    """Refuse a benchmark niche unsubsvc has no figures for."""
+    if niche is not None and niche not in NICHE_BENCHMARKS:
+        raise InvalidInput(f"niche is one of {', '.join(NICHE_BENCHMARKS)}, not {niche!r}")
+
+
+def set_niche(session: Session, name: str, niche: str | None) -> MailingList:
+    """Tag a list with the niche whose benchmark its rates are read against (None clears)."""
+    check_niche(niche)
+    mailing_list = get_list(session, name)
+    mailing_list.niche = niche
     session.commit()
     return mailing_list
 

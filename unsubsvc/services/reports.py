@@ -252,6 +252,7 @@ def campaign_timing(
                 Event.campaign_id == campaign.id,
                 Event.kind == EventKind.UNSUBSCRIBE.value,
                 ~((Event.channel == Channel.PREFERENCE_CENTER.value) & Event.topic_id.is_not(None)),
+                func.coalesce(Event.detail["cause"].as_string(), "") != "complaint",
             )
         )
     )

@@ -1,0 +1,718 @@
+"""The admin console at ``/admin``: unsubscribe-rate reports for people, behind a login.
+
+Accounts come from ``unsubsvc admin create``. A signed-in browser holds only the
+admin's id and sign-in time in the (signed, HttpOnly, SameSite=Lax) session
+cookie; every request reloads the account, so disabling it ends open sessions.
+Pages are server-rendered with inline SVG charts and no JavaScript; every table
+can be downloaded as CSV or JSON by appending ``.csv`` or ``.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import logging
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as web_session
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from sqlalchemy import select
+from wtforms import EmailField, PasswordField, RadioField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from unsubsvc.core import charts
+from unsubsvc.core.errors import NotFound
+from unsubsvc.core.preferences import SURVEY_REASONS
+from unsubsvc.core.reporting import (
+    BAND_READINGS,
+    HONEYMOON_SENDS,
+    NICHE_BENCHMARKS,
+    ROLLING_WINDOW,
+    TIMING_MIN_EVENTS,
+    Band,
+    TrendPoint,
+)
+from unsubsvc.db.models import AdminUser, Campaign, MailingList
+from unsubsvc.services import admin_users, reports
+from unsubsvc.services.lists import all_lists, get_list
+from unsubsvc.web import context
+from unsubsvc.web.extensions import session as db_session
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("admin", __name__)
+
+#: What the session cookie holds for a signed-in admin.
+SESSION_ADMIN = "admin_id"
+SESSION_SINCE = "admin_since"
+#: A sign-in lasts a working day at most, however the browser keeps the cookie.
+SESSION_MAX_AGE = timedelta(hours=12)
+#: Comments per page.
+PER_PAGE = 50
+#: Endpoints reachable without signing in.
+PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.logout"})
+DownloadView = Callable[..., Response]
+#: Every table downloads as ``<page>.csv`` and ``<page>.json``.
+FORMATS = ("csv", "json")
+#: Spreadsheets run cells that start with these as formulas (OWASP "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: The timing histogram: twelve ten-minute buckets, then everything later.
+BUCKET_MINUTES = 10
+BUCKETS = 12
+
+#: Reasons a spike is expected (RATE-FACTS "When a spike is fine").
+EXCUSES: tuple[tuple[str, str], ...] = (
+    ("pivot", "Announced content pivot"),
+    ("acquired", "First sends to an acquired or inherited list"),
+    ("cleaning", "List cleaning (system-driven unsubscribes)"),
+    ("sunset", "Sunset or re-permission campaign"),
+    ("pause", "First send after a long pause"),
+    ("other", "Other (describe below)"),
+)
+EXCUSE_MAX = 200
+#: What makes a recent send show under "Needs a look" on the overview.
+ALARM_BANDS = frozenset({Band.INVESTIGATE.value, Band.CRITICAL.value})
+ALARM_COMPLAINTS = frozenset({"warning", "critical"})
+REASON_LABELS = dict(SURVEY_REASONS)
+
+OVERVIEW_FIELDS = (
+    "list",
+    "display_name",
+    "niche",
+    "campaigns",
+    "delivered",
+    "unsubscribes",
+    "unsubscribe_rate",
+    "band",
+    "complaints",
+    "complaint_rate",
+    "complaint_level",
+    "saves",
+    "latest_campaign",
+    "latest_band",
+)
+TREND_FIELDS = ("campaign", "sent_at", "unsubscribe_rate", "rolling_average", "well_above_average")
+COHORT_FIELDS = (
+    "cohort",
+    "members",
+    "honeymoon_unsubscribes",
+    "honeymoon_rate",
+    "later_unsubscribes",
+    "later_rate",
+)
+REASON_FIELDS = ("reason", "label", "count", "share")
+TIMING_FIELDS = ("minutes_from", "minutes_to", "unsubscribes")
+COMMENT_FIELDS = ("created_at", "list", "campaign", "reason", "comment")
+
+
+class LoginForm(FlaskForm):  # type: ignore[misc]
+    """Address and password; the CSRF token comes with Flask-WTF."""
+
+    email = EmailField("E-mail address", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired(), Length(max=admin_users.MAX_PASSWORD_LENGTH)],
+    )
+    submit = SubmitField("Sign in")
+
+
+class LogoutForm(FlaskForm):  # type: ignore[misc]
+    """A button: signing out is a POST with a CSRF token, never a link."""
+
+    submit = SubmitField("Sign out")
+
+
+class ExcuseForm(FlaskForm):  # type: ignore[misc]
+    """Why a spike on this send is expected (RATE-FACTS "When a spike is fine")."""
+
+    reason = RadioField(
+        "Why is a spike expected for this send?",
+        choices=[SelectChoice(key, label) for key, label in EXCUSES],
+        validators=[DataRequired(message="Choose a reason.")],
+    )
+    details = StringField(
+        "Details (optional; required for “Other”)",
+        validators=[Optional(), Length(max=EXCUSE_MAX)],
+    )
+    submit = SubmitField("Mark the spike as expected")
+
+
+class ClearExcuseForm(FlaskForm):  # type: ignore[misc]
+    """A button that removes the excuse, so the send raises alarms again."""
+
+    submit = SubmitField("Clear the excuse")
+
+
+# -- signing in ------------------------------------------------------------------------
+
+
+def downloads(rule: str) -> Callable[[DownloadView], DownloadView]:
+    """Serve a download view at ``rule.csv`` and ``rule.json`` (endpoints ``<view>_csv``…).
+
+    One rule per format, not a ``<fmt>`` variable: the format is part of the
+    address, and a URL map walk needs nothing but the usual values to build it.
+    """
+
+    def bind(view: DownloadView, fmt: str) -> DownloadView:
+        @functools.wraps(view)
+        def bound(**values: Any) -> Response:
+            return view(fmt=fmt, **values)
+
+        return bound
+
+    def register(view: DownloadView) -> DownloadView:
+        for fmt in FORMATS:
+            bp.add_url_rule(
+                f"{rule}.{fmt}",
+                endpoint=f"{view.__name__}_{fmt}",
+                view_func=bind(view, fmt),
+                methods=["GET"],
+            )
+        return view
+
+    return register
+
+
+def current_admin() -> AdminUser | None:
+    """Return the signed-in admin, or None when nobody is, the sign-in expired or was disabled."""
+    admin_id = web_session.get(SESSION_ADMIN)
+    since = web_session.get(SESSION_SINCE)
+    if not isinstance(admin_id, int) or not isinstance(since, int | float):
+        return None
+    age = context.now().timestamp() - since
+    if age < 0 or age > SESSION_MAX_AGE.total_seconds():
+        return None
+    admin = admin_users.get_admin(db_session(), admin_id)
+    if admin is None or admin.disabled_at is not None:
+        return None
+    return admin
+
+
+def forget_admin() -> None:
+    """Drop a sign-in that no longer holds (expired, disabled, deleted) from the session."""
+    if SESSION_ADMIN in web_session or SESSION_SINCE in web_session:
+        web_session.pop(SESSION_ADMIN, None)
+        web_session.pop(SESSION_SINCE, None)
+
+
+def safe_next(value: str | None) -> str:
+    """Return ``value`` if it is a relative path inside the console, else the overview.
+
+    Refuses absolute and scheme-relative URLs (``//evil.example``), backslashes
+    (browsers read ``/\\evil.example`` as another host) and control characters.
+    """
+    default = url_for("admin.overview")
+    if not value or len(value) > 2000 or not value.startswith("/") or value.startswith("//"):
+        return default
+    if "\\" in value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return default
+    path = parts.path
+    inside = path == "/admin" or path.startswith(("/admin/", "/admin."))
+    if not inside or path.startswith(("/admin/login", "/admin/logout")):
+        return default
+    # Browsers resolve dot segments and empty ones before following: allow neither.
+    if "//" in path or any(part in {".", ".."} for part in path.split("/")):
+        return default
+    return value
+
+
+@bp.before_request
+def require_login() -> ResponseReturnValue | None:
+    """Send anyone not signed in to the sign-in page, remembering where they were going."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    admin = current_admin()
+    if admin is None:
+        forget_admin()
+        wanted = request.path + (
+            f"?{request.query_string.decode()}" if request.query_string else ""
+        )
+        return redirect(url_for("admin.login", next=wanted), 302)
+    g.admin = admin
+    return None
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    """Keep report pages and downloads out of every cache."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def pct(value: float | None) -> str:
+    """Format a rate for a page; a no-break space keeps "0.35 %" on one line in table cells."""
+    return charts.format_rate(value).replace(" ", "\u00a0")
+
+
+def num(value: int | None) -> str:
+    """Format a count with thousands separators."""
+    return "–" if value is None else f"{value:,}"
+
+
+@bp.context_processor
+def page_helpers() -> dict[str, Any]:
+    """Give the console's templates the signed-in admin, the sign-out form and formatters."""
+    admin = g.get("admin")
+    return {
+        "admin": admin,
+        "logout_form": LogoutForm() if admin is not None else None,
+        "pct": pct,
+        "num": num,
+        "reason_labels": REASON_LABELS,
+        "band_readings": {band.value: text for band, text in BAND_READINGS.items()},
+        "bands": list(Band),
+        "window": ROLLING_WINDOW,
+    }
+
+
+@bp.route("/admin/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    """Show the sign-in form; on the right address and password, start a fresh session."""
+    target = safe_next(request.args.get("next"))
+    if current_admin() is not None:
+        if request.method == "GET":
+            return redirect(target, 303)
+    else:
+        forget_admin()
+    form = LoginForm()
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return _page("admin/login.html", status, form=form, failed=False)
+    admin = admin_users.authenticate(
+        db_session(), form.email.data, form.password.data, now=context.now()
+    )
+    if admin is None:
+        log.info("admin sign-in refused from %s", request.remote_addr)
+        return _page("admin/login.html", 200, form=form, failed=True)
+    # A new session for the signed-in admin: nothing from before carries over (fixation).
+    web_session.clear()
+    web_session[SESSION_ADMIN] = admin.id
+    web_session[SESSION_SINCE] = context.now().timestamp()
+    return redirect(target, 303)
+
+
+@bp.post("/admin/logout")
+def logout() -> ResponseReturnValue:
+    """End the session (CSRF-checked like every form) and go back to the sign-in page."""
+    web_session.clear()
+    flash("You are signed out.")
+    return redirect(url_for("admin.login"), 303)
+
+
+# -- pages -----------------------------------------------------------------------------
+
+
+@bp.get("/admin")
+def overview() -> ResponseReturnValue:
+    """Show every list: totals, rates and bands, the latest send, and how to read them."""
+    report = reports.campaign_report(db_session())
+    lists = _overview_rows(report)
+    reasons = reports.survey_reasons(db_session())
+    return _page(
+        "admin/overview.html",
+        lists=lists,
+        names={row["list"]: row["display_name"] for row in lists},
+        attention=_attention(report),
+        reasons=reasons,
+    )
+
+
+@downloads("/admin")
+def overview_download(fmt: str) -> Response:
+    """Download the overview table."""
+    return download(reports.list_overview(db_session()), OVERVIEW_FIELDS, fmt, "lists", "lists")
+
+
+@downloads("/admin/reasons")
+def reasons_download(fmt: str) -> Response:
+    """Download the exit-survey reasons over every list."""
+    rows = reports.survey_reasons(db_session())
+    return download(rows, REASON_FIELDS, fmt, "reasons", "reasons")
+
+
+@bp.get("/admin/lists/<name>")
+def list_page(name: str) -> ResponseReturnValue:
+    """Show a list's sends with bands, its trend chart, cohorts and exit-survey reasons."""
+    mailing_list = get_list(db_session(), name)
+    rows = reports.campaign_report(db_session(), list_name=name)
+    points = reports.list_trend(db_session(), name)
+    chart = Markup(  # noqa: S704 - built by core.charts, which escapes every text it writes
+        charts.line_chart(
+            points,
+            title=f"Unsubscribe rate per send, {mailing_list.display_name}",
+            chart_id="trend-chart",
+            window=ROLLING_WINDOW,
+        )
+    )
+    return _page(
+        "admin/list.html",
+        mailing_list=mailing_list,
+        niche=NICHE_BENCHMARKS.get(mailing_list.niche or ""),
+        rows=rows,
+        trend={p.campaign: p for p in points},
+        flagged=[p for p in points if p.well_above_average],
+        chart=chart,
+        cohorts=reports.cohort_table(db_session(), name),
+        honeymoon_sends=HONEYMOON_SENDS,
+        reasons=reports.survey_reasons(db_session(), list_name=name),
+    )
+
+
+@downloads("/admin/lists/<name>/campaigns")
+def campaigns_download(name: str, fmt: str) -> Response:
+    """Download the list's campaign table (the same fields as ``unsubsvc report``)."""
+    get_list(db_session(), name)
+    rows = reports.campaign_report(db_session(), list_name=name)
+    return download(rows, reports.CAMPAIGN_FIELDS, fmt, "campaigns", f"{name}-campaigns")
+
+
+@downloads("/admin/lists/<name>/trend")
+def trend_download(name: str, fmt: str) -> Response:
+    """Download the data behind the trend chart."""
+    get_list(db_session(), name)
+    rows = [_trend_row(p) for p in reports.list_trend(db_session(), name)]
+    return download(rows, TREND_FIELDS, fmt, "trend", f"{name}-trend")
+
+
+@downloads("/admin/lists/<name>/cohorts")
+def cohorts_download(name: str, fmt: str) -> Response:
+    """Download the list's cohort table."""
+    rows = [
+        {
+            "cohort": c.cohort,
+            "members": c.members,
+            "honeymoon_unsubscribes": c.honeymoon_unsubscribes,
+            "honeymoon_rate": c.honeymoon_rate,
+            "later_unsubscribes": c.later_unsubscribes,
+            "later_rate": c.later_rate,
+        }
+        for c in reports.cohort_table(db_session(), name)
+    ]
+    return download(rows, COHORT_FIELDS, fmt, "cohorts", f"{name}-cohorts")
+
+
+@downloads("/admin/lists/<name>/reasons")
+def list_reasons_download(name: str, fmt: str) -> Response:
+    """Download the list's exit-survey reasons."""
+    get_list(db_session(), name)
+    rows = reports.survey_reasons(db_session(), list_name=name)
+    return download(rows, REASON_FIELDS, fmt, "reasons", f"{name}-reasons")
+
+
+@bp.get("/admin/lists/<name>/campaigns/<path:campaign>")
+def campaign_page(name: str, campaign: str) -> ResponseReturnValue:
+    """Show one send: its numbers, when its unsubscribes came, reasons, and its excuse."""
+    return _campaign_page(name, campaign)
+
+
+def _campaign_page(
+    name: str,
+    campaign: str,
+    *,
+    status: int = 200,
+    excuse_form: ExcuseForm | None = None,
+) -> Response:
+    mailing_list = get_list(db_session(), name)
+    row = _campaign_row(name, campaign)
+    timing = reports.campaign_timing(
+        db_session(), name, campaign, buckets=BUCKETS, bucket_minutes=BUCKET_MINUTES
+    )
+    labels = _bucket_labels()
+    histogram = None
+    if timing["sent_at"] is not None:
+        histogram = Markup(  # noqa: S704 - built by core.charts, which escapes every text
+            charts.bar_chart(
+                timing["histogram"],
+                labels,
+                title=f"Unsubscribes by minutes after the send, campaign {campaign}",
+                chart_id="timing-chart",
+                x_label="Minutes after the send",
+                y_label="Unsubscribes",
+                divider=(60 // BUCKET_MINUTES, "First hour"),
+            )
+        )
+    point = next(
+        (p for p in reports.list_trend(db_session(), name) if p.campaign == campaign), None
+    )
+    comments, comment_total = reports.survey_comments(
+        db_session(), list_name=name, campaign=campaign, per_page=5
+    )
+    html = render_template(
+        "admin/campaign.html",
+        mailing_list=mailing_list,
+        niche=NICHE_BENCHMARKS.get(mailing_list.niche or ""),
+        row=row,
+        point=point,
+        timing=timing,
+        timing_min=TIMING_MIN_EVENTS,
+        histogram=histogram,
+        reasons=reports.survey_reasons(db_session(), list_name=name, campaign=campaign),
+        comments=comments,
+        comment_total=comment_total,
+        excuse_form=excuse_form or ExcuseForm(formdata=None),
+        clear_form=ClearExcuseForm(formdata=None),
+    )
+    return Response(html, status=status, mimetype="text/html")
+
+
+@downloads("/admin/lists/<name>/campaigns/<path:campaign>/timing")
+def timing_download(name: str, campaign: str, fmt: str) -> Response:
+    """Download a campaign's timing histogram."""
+    timing = reports.campaign_timing(
+        db_session(), name, campaign, buckets=BUCKETS, bucket_minutes=BUCKET_MINUTES
+    )
+    rows = [
+        {
+            "minutes_from": i * BUCKET_MINUTES,
+            "minutes_to": (i + 1) * BUCKET_MINUTES if i < BUCKETS else None,
+            "unsubscribes": count,
+        }
+        for i, count in enumerate(timing["histogram"])
+    ]
+    return download(rows, TIMING_FIELDS, fmt, "timing", f"{name}-{_file_part(campaign)}-timing")
+
+
+@downloads("/admin/lists/<name>/campaigns/<path:campaign>/reasons")
+def campaign_reasons_download(name: str, campaign: str, fmt: str) -> Response:
+    """Download a campaign's exit-survey reasons."""
+    _campaign_row(name, campaign)
+    rows = reports.survey_reasons(db_session(), list_name=name, campaign=campaign)
+    return download(rows, REASON_FIELDS, fmt, "reasons", f"{name}-{_file_part(campaign)}-reasons")
+
+
+@bp.post("/admin/lists/<name>/campaigns/<path:campaign>/excuse")
+def excuse(name: str, campaign: str) -> ResponseReturnValue:
+    """Mark a send's spike as expected (no alarm), or clear that mark."""
+    if request.form.get("action") == "clear":
+        if not ClearExcuseForm().validate_on_submit():
+            return _campaign_page(name, campaign, status=400)
+        _store_excuse(name, campaign, None)
+        flash("Excuse cleared: this send raises alarms again.")
+    else:
+        form = ExcuseForm()
+        text = _excuse_text(form) if form.validate_on_submit() else None
+        if text is None:
+            return _campaign_page(name, campaign, status=400, excuse_form=form)
+        _store_excuse(name, campaign, text)
+        flash(f"Saved: a spike is expected for this send ({text}). It raises no alarm.")
+    return redirect(url_for("admin.campaign_page", name=name, campaign=campaign), 303)
+
+
+@bp.get("/admin/comments")
+def comments() -> ResponseReturnValue:
+    """Show the exit survey's free-text answers, newest first, filtered and paged."""
+    filters = _comment_filters()
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    rows, total = reports.survey_comments(db_session(), **filters, page=page, per_page=PER_PAGE)
+    pages = max(1, math.ceil(total / PER_PAGE))
+    return _page(
+        "admin/comments.html",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        filters=filters,
+        lists=all_lists(db_session()),
+        first=(page - 1) * PER_PAGE + 1,
+    )
+
+
+@downloads("/admin/comments")
+def comments_download(fmt: str) -> Response:
+    """Download every comment matching the same filters as the page (all pages)."""
+    filters = _comment_filters()
+    rows: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        chunk, total = reports.survey_comments(db_session(), **filters, page=page, per_page=500)
+        rows.extend(chunk)
+        if not chunk or len(rows) >= total:
+            break
+        page += 1
+    return download(rows, COMMENT_FIELDS, fmt, "comments", "comments")
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _page(template: str, status: int = 200, **values: Any) -> Response:
+    return Response(render_template(template, **values), status=status, mimetype="text/html")
+
+
+def _overview_rows(report: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the overview rows with the latest send's rate, excuse and niche reading."""
+    by_key = {(r["list"], r["campaign"]): r for r in report}
+    out = []
+    for row in reports.list_overview(db_session()):
+        latest = by_key.get((row["list"], row["latest_campaign"]))
+        niche = NICHE_BENCHMARKS.get(row["niche"] or "")
+        out.append(
+            {
+                **row,
+                "latest_rate": latest["unsubscribe_rate"] if latest else None,
+                "latest_excuse": latest["excuse"] if latest else None,
+                "latest_benchmark": latest["benchmark"] if latest else None,
+                "niche_label": niche[0] if niche else row["niche"],
+            }
+        )
+    return out
+
+
+def _attention(report: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Return, per list, its recent sends (the rolling window) that call for a look.
+
+    A send calls for a look when its band is investigate or critical and no
+    excuse was given, or when its complaint rate reaches Gmail's warning line
+    (an excuse does not cover complaints: they hurt deliverability whatever the cause).
+    """
+    sends: dict[str, list[dict[str, Any]]] = {}
+    for row in report:
+        if row["delivered"]:
+            sends.setdefault(row["list"], []).append(row)
+    out = []
+    for name in sorted(sends):
+        alarms = [
+            row
+            for row in sends[name][-ROLLING_WINDOW:]
+            if (row["band"] in ALARM_BANDS and not row["excuse"])
+            or row["complaint_level"] in ALARM_COMPLAINTS
+        ]
+        if alarms:
+            out.append((name, alarms))
+    return out
+
+
+def _campaign_row(name: str, campaign: str) -> dict[str, Any]:
+    for row in reports.campaign_report(db_session(), list_name=name):
+        if row["campaign"] == campaign:
+            return row
+    raise NotFound(f"list {name!r} has no campaign {campaign!r}")
+
+
+def _trend_row(point: TrendPoint) -> dict[str, Any]:
+    return {
+        "campaign": point.campaign,
+        "sent_at": point.sent_at.isoformat() if point.sent_at else None,
+        "unsubscribe_rate": point.rate,
+        "rolling_average": point.rolling_average,
+        "well_above_average": point.well_above_average,
+    }
+
+
+def _bucket_labels() -> list[str]:
+    labels = [f"{i * BUCKET_MINUTES}–{(i + 1) * BUCKET_MINUTES}" for i in range(BUCKETS)]
+    return [*labels, f"{BUCKETS * BUCKET_MINUTES}+"]
+
+
+def _excuse_text(form: ExcuseForm) -> str | None:
+    """Return the excuse to store, or None after adding the reason to the form's errors."""
+    details = (form.details.data or "").strip()
+    if form.reason.data == "other":
+        if not details:
+            form.details.errors = [*form.details.errors, "Describe the reason for “Other”."]
+            return None
+        text = details
+    else:
+        label = dict(EXCUSES)[form.reason.data]
+        text = f"{label}: {details}" if details else label
+    if len(text) > EXCUSE_MAX:
+        form.details.errors = [
+            *form.details.errors,
+            f"Reason and details together must fit in {EXCUSE_MAX} characters.",
+        ]
+        return None
+    return text
+
+
+def _store_excuse(name: str, key: str, text: str | None) -> None:
+    session = db_session()
+    campaign = session.scalar(
+        select(Campaign)
+        .join(MailingList, MailingList.id == Campaign.list_id)
+        .where(MailingList.name == name, Campaign.key == key)
+    )
+    if campaign is None:
+        raise NotFound(f"list {name!r} has no campaign {key!r}")
+    campaign.excuse = text
+    session.commit()
+
+
+def _comment_filters() -> dict[str, str | None]:
+    def arg(key: str) -> str | None:
+        value = request.args.get(key, "").strip()
+        return value or None
+
+    reason = arg("reason")
+    return {
+        "list_name": arg("list"),
+        "campaign": arg("campaign"),
+        "reason": reason if reason in REASON_LABELS else None,
+    }
+
+
+def _file_part(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", value).strip("._")[:80] or "campaign"
+
+
+def csv_cell(value: Any) -> str:
+    """Return a CSV cell for ``value``; text a spreadsheet would run as a formula gets a quote."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if isinstance(value, str) and (
+        text.startswith(FORMULA_START) or text.lstrip().startswith(FORMULA_START)
+    ):
+        return "'" + text
+    return text
+
+
+def to_csv(rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> str:
+    """Render rows as CSV with a header (RFC 4180 line ends), formula-safe."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(fields)
+    for row in rows:
+        writer.writerow([csv_cell(row.get(field)) for field in fields])
+    return out.getvalue()
+
+
+def download(
+    rows: Sequence[dict[str, Any]], fields: Sequence[str], fmt: str, key: str, filename: str
+) -> Response:
+    """Answer ``rows`` as a CSV or JSON attachment."""
+    if fmt == "csv":
+        response = Response(to_csv(rows, fields), mimetype="text/csv")
+    else:
+        body = json.dumps(
+            {key: [{field: row.get(field) for field in fields} for row in rows]},
+            indent=2,
+            ensure_ascii=False,
+        )
+        response = Response(body, mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="unsubsvc-{filename}.{fmt}"'
+    return response
