@@ -238,6 +238,16 @@ def _campaign(session: Session, list_name: str, key: str) -> Campaign:
     return campaign
 
 
+def set_excuse(session: Session, list_name: str, key: str, text: str | None) -> Campaign:
+    """Mark a campaign's spike as expected (a pivot, an acquired list…), or clear the mark."""
+    if text is not None and (not text.strip() or len(text) > 200):
+        raise InvalidInput("an excuse is 1-200 characters")
+    campaign = _campaign(session, list_name, key)
+    campaign.excuse = text.strip() if text else None
+    session.commit()
+    return campaign
+
+
 def campaign_timing(
     session: Session, list_name: str, key: str, *, buckets: int = 12, bucket_minutes: int = 10
 ) -> dict[str, Any]:

@@ -35,7 +35,6 @@ from flask import session as web_session
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from sqlalchemy import select
 from wtforms import EmailField, PasswordField, RadioField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
@@ -52,7 +51,7 @@ from unsubsvc.core.reporting import (
     Band,
     TrendPoint,
 )
-from unsubsvc.db.models import AdminUser, Campaign, MailingList
+from unsubsvc.db.models import AdminUser
 from unsubsvc.services import admin_users, reports
 from unsubsvc.services.lists import all_lists, get_list
 from unsubsvc.web import context
@@ -509,14 +508,14 @@ def excuse(name: str, campaign: str) -> ResponseReturnValue:
     if request.form.get("action") == "clear":
         if not ClearExcuseForm().validate_on_submit():
             return _campaign_page(name, campaign, status=400)
-        _store_excuse(name, campaign, None)
+        reports.set_excuse(db_session(), name, campaign, None)
         flash("Excuse cleared: this send raises alarms again.")
     else:
         form = ExcuseForm()
         text = _excuse_text(form) if form.validate_on_submit() else None
         if text is None:
             return _campaign_page(name, campaign, status=400, excuse_form=form)
-        _store_excuse(name, campaign, text)
+        reports.set_excuse(db_session(), name, campaign, text)
         flash(f"Saved: a spike is expected for this send ({text}). It raises no alarm.")
     return redirect(url_for("admin.campaign_page", name=name, campaign=campaign), 303)
 
@@ -645,19 +644,6 @@ def _excuse_text(form: ExcuseForm) -> str | None:
         ]
         return None
     return text
-
-
-def _store_excuse(name: str, key: str, text: str | None) -> None:
-    session = db_session()
-    campaign = session.scalar(
-        select(Campaign)
-        .join(MailingList, MailingList.id == Campaign.list_id)
-        .where(MailingList.name == name, Campaign.key == key)
-    )
-    if campaign is None:
-        raise NotFound(f"list {name!r} has no campaign {key!r}")
-    campaign.excuse = text
-    session.commit()
 
 
 def _comment_filters() -> dict[str, str | None]:
