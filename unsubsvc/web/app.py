@@ -11,7 +11,7 @@ from flask import Flask
 
 from unsubsvc.core.addresses import mask_address
 from unsubsvc.settings import load_settings
-from unsubsvc.web import context, errors, security
+from unsubsvc.web import context, errors, hygiene, security
 from unsubsvc.web.extensions import csrf, db, migrate
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -78,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     context.install(app)
     security.init_app(app)
+    hygiene.init_app(app)
     errors.init_app(app)
 
     from unsubsvc.web import api, center, health, oneclick

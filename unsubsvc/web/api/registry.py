@@ -19,6 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from unsubsvc.core.errors import UnsubsvcError
 from unsubsvc.web.api.schemas import ErrorOut
+from unsubsvc.web.hygiene import MESSAGE, json_body_has_nul
 
 #: Statuses every authenticated operation may answer besides its own.
 COMMON_ERRORS = {
@@ -79,6 +80,8 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     data = request.get_json(silent=True)
     if data is None:
         raise ApiError(400, "the body is not valid JSON")
+    if json_body_has_nul():
+        raise ApiError(400, MESSAGE)
     return _validate(model, data, "body")
 
 
