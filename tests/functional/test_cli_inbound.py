@@ -286,3 +286,29 @@ def test_an_unreachable_database_exits_75(
     junk = runner.invoke(args=["inbound"], input=b"\x00\x01junk")
     assert junk.exit_code == EX_DATAERR
     assert status(app)["subscribed"] is True
+
+
+def test_configuration_error_defers_instead_of_bouncing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A misconfigured server must not bounce the sender's unsubscribe mail (exit 75)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNSUBSVC_")}
+    env.update(UNSUBSVC_ENV="production", UNSUBSVC_INSTANCE_PATH=str(tmp_path))
+    run = subprocess.run(
+        [sys.executable, "-m", "unsubsvc.cli", "inbound"],
+        input=b"Subject: unsubscribe\r\n\r\n",
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert run.returncode == 75, run.stderr
+    assert b"UNSUBSVC_SECRET_KEY" in run.stderr
+    other = subprocess.run(
+        [sys.executable, "-m", "unsubsvc.cli", "status", "--list", "x", "--email", "a@b.co"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert other.returncode == 1

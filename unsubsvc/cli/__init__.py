@@ -38,12 +38,20 @@ def register_commands(app: Flask) -> None:
         app.cli.add_command(command)
 
 
+#: sysexits.h EX_TEMPFAIL: an MTA keeps the message and retries later.
+EX_TEMPFAIL = 75
+
+
 def _create_app() -> Flask:
     from unsubsvc.web.app import create_app
 
     try:
         return create_app()
     except ConfigError as exc:
+        if sys.argv[1:2] == ["inbound"]:
+            # An MTA bounces mail on exit 1; a configuration fault should defer it instead.
+            click.echo(f"unsubsvc inbound: configuration: {exc}", err=True)
+            sys.exit(EX_TEMPFAIL)
         raise click.ClickException(f"configuration: {exc}") from exc
 
 
