@@ -26,6 +26,7 @@ from unsubsvc.db.models import (
     Subscription,
     TopicOptOut,
 )
+from unsubsvc.db.transaction import atomic
 from unsubsvc.db.upsert import insert_ignore_many
 from unsubsvc.services.links import LinkMinter, RecipientLinks
 from unsubsvc.services.lists import find_topic
@@ -123,7 +124,7 @@ def batch_links(
     topic_ids = {
         slug: find_topic(mailing_list, slug).id for slug in {r.topic for r in recipients if r.topic}
     }
-    try:
+    with atomic(session):
         campaign_ids = {
             key: ensure_campaign(session, mailing_list, key, now=now).id
             for key in {r.campaign for r in recipients if r.campaign}
@@ -131,10 +132,6 @@ def batch_links(
         subscribers = ensure_recipients(
             session, mailing_list, [r.email for r in recipients], now=now
         )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return [
         minter.links(
             TokenPayload(

@@ -16,6 +16,7 @@ from unsubsvc.core.errors import InvalidInput, NotFound
 from unsubsvc.core.events import Channel, EventKind
 from unsubsvc.core.preferences import check_survey, is_downgrade, pause_end
 from unsubsvc.db.models import Event, Frequency, Subscriber, Subscription, SurveyResponse
+from unsubsvc.db.transaction import atomic
 from unsubsvc.services.events import Outcome, Target, record_event
 from unsubsvc.services.subscribers import ensure_subscription, opted_out_topic_ids
 from unsubsvc.services.unsubscribe import resubscribe as resubscribe_scope
@@ -41,11 +42,6 @@ def _frequency_slug(target: Target, subscription: Subscription) -> str | None:
     return frequencies[0].slug if frequencies else None
 
 
-def _commit(session: Session, changed: bool, event_id: int | None = None) -> Outcome:
-    session.commit()
-    return Outcome(changed, event_id)
-
-
 def set_frequency(session: Session, target: Target, slug: str, *, now: datetime) -> Outcome:
     """Receive mail at the cadence ``slug``, one of the list's frequencies."""
     chosen: Frequency | None = next(
@@ -53,11 +49,11 @@ def set_frequency(session: Session, target: Target, slug: str, *, now: datetime)
     )
     if chosen is None:
         raise InvalidInput(f"{target.mailing_list.display_name} has no frequency {slug!r}")
-    try:
+    with atomic(session):
         subscription = _locked_subscription(session, target, now)
         old = _frequency_slug(target, subscription)
         if old == slug:
-            return _commit(session, False)
+            return Outcome(False)
         subscription.frequency_id = chosen.id
         subscription.updated_at = now
         order = [f.slug for f in target.mailing_list.frequencies]
@@ -69,10 +65,7 @@ def set_frequency(session: Session, target: Target, slug: str, *, now: datetime)
             now,
             {"from": old, "to": slug, "downgrade": is_downgrade(order, old, slug)},
         )
-        return _commit(session, True, event_id)
-    except BaseException:
-        session.rollback()
-        raise
+        return Outcome(True, event_id)
 
 
 def set_topics(
@@ -85,7 +78,7 @@ def set_topics(
     if unknown:
         raise InvalidInput(f"unknown topic(s): {', '.join(sorted(unknown))}")
     changed = False
-    try:
+    with atomic(session):
         subscription = _locked_subscription(session, target, now)
         opted_out = opted_out_topic_ids(session, subscription)
         for topic in target.mailing_list.topics:
@@ -98,16 +91,13 @@ def set_topics(
                 changed |= unsubscribe_scope(
                     session, topic_target, channel=CENTER, now=now, commit=False
                 ).changed
-        return _commit(session, changed)
-    except BaseException:
-        session.rollback()
-        raise
+        return Outcome(changed)
 
 
 def pause(session: Session, target: Target, option: str, *, now: datetime) -> Outcome:
     """Pause mail for one of the offered periods; it resumes by itself when the date passes."""
     until = pause_end(option, now)
-    try:
+    with atomic(session):
         subscription = _locked_subscription(session, target, now)
         subscription.paused_until = until
         subscription.updated_at = now
@@ -119,25 +109,19 @@ def pause(session: Session, target: Target, option: str, *, now: datetime) -> Ou
             now,
             {"until": until.isoformat(), "option": option},
         )
-        return _commit(session, True, event_id)
-    except BaseException:
-        session.rollback()
-        raise
+        return Outcome(True, event_id)
 
 
 def resume(session: Session, target: Target, *, now: datetime) -> Outcome:
     """End a pause in force now."""
-    try:
+    with atomic(session):
         subscription = _locked_subscription(session, target, now)
         if subscription.paused_until is None or subscription.paused_until <= now:
-            return _commit(session, False)
+            return Outcome(False)
         subscription.paused_until = None
         subscription.updated_at = now
         event_id = record_event(session, target, EventKind.RESUME, CENTER, now)
-        return _commit(session, True, event_id)
-    except BaseException:
-        session.rollback()
-        raise
+        return Outcome(True, event_id)
 
 
 def unsubscribe_all(
@@ -158,7 +142,7 @@ def _set_unsubscribed_all(
     session: Session, target: Target, channel: Channel, now: datetime, *, leave: bool
 ) -> Outcome:
     column = Subscriber.unsubscribed_all_at
-    try:
+    with atomic(session):
         flipped = session.execute(
             update(Subscriber.__table__)  # type: ignore[arg-type]
             .where(
@@ -170,14 +154,11 @@ def _set_unsubscribed_all(
         ).first()
         session.expire(target.subscriber)
         if flipped is None:
-            return _commit(session, False)
+            return Outcome(False)
         kind = EventKind.UNSUBSCRIBE if leave else EventKind.RESUBSCRIBE
         no_topic = Target(target.mailing_list, target.subscriber, None, target.campaign_id)
         event_id = record_event(session, no_topic, kind, channel, now, {"scope": "all"})
-        return _commit(session, True, event_id)
-    except BaseException:
-        session.rollback()
-        raise
+        return Outcome(True, event_id)
 
 
 def latest_unsubscribe(session: Session, target: Target) -> Event | None:
@@ -209,15 +190,11 @@ def record_survey(
     event = latest_unsubscribe(session, target)
     if event is None:
         raise NotFound("There is no unsubscribe to give a reason for.")
-    try:
+    with atomic(session):
         answer = survey_answer(session, event)
         if answer is None:
             answer = SurveyResponse(event_id=event.id, created_at=now)
             session.add(answer)
         answer.reason = reason
         answer.comment = comment
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return answer

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.events import Channel, EventKind
 from unsubsvc.db.models import Delivery, Event, MailingList
+from unsubsvc.db.transaction import atomic
 from unsubsvc.services import unsubscribe as svc
 from unsubsvc.services.counters import count_delivery
 from unsubsvc.services.events import Outcome, Target, record_event
@@ -63,7 +64,7 @@ def record_delivery(
     for name, value in (("segment", segment), ("source", source)):
         if value is not None and (not value.strip() or len(value) > 100):
             raise InvalidInput(f"{name} is 1-100 characters")
-    try:
+    with atomic(session):
         row = ensure_campaign(session, mailing_list, campaign, now=now)
         session.add(
             Delivery(
@@ -80,10 +81,6 @@ def record_delivery(
         total = session.scalar(
             select(func.coalesce(func.sum(Delivery.count), 0)).where(Delivery.campaign_id == row.id)
         )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return DeliveryTotal(row.key, int(total or 0))
 
 
@@ -97,7 +94,7 @@ def record_bounce(
     campaign: str | None = None,
 ) -> Outcome:
     """Record a bounce; it is a fact about delivery, not a recipient's choice."""
-    try:
+    with atomic(session):
         target = _target(session, mailing_list, email, now=now, campaign=campaign)
         event_id = record_event(
             session,
@@ -107,10 +104,6 @@ def record_bounce(
             now,
             {"type": "hard" if hard else "soft"},
         )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return Outcome(True, event_id)
 
 
@@ -127,7 +120,7 @@ def record_complaint(
     A complainant must not be mailed again (common practice, and Gmail's rule).
     A repeated report of the same campaign's message counts once.
     """
-    try:
+    with atomic(session):
         target = _target(session, mailing_list, email, now=now, campaign=campaign)
         seen = session.scalar(
             select(Event.id).where(
@@ -150,10 +143,6 @@ def record_complaint(
             detail={"cause": "complaint"},
             commit=False,
         )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return Outcome(seen is None, event_id)
 
 

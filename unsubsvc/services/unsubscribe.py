@@ -24,6 +24,7 @@ from unsubsvc.db.models import (
     Topic,
     TopicOptOut,
 )
+from unsubsvc.db.transaction import atomic
 from unsubsvc.db.upsert import insert_ignore
 from unsubsvc.services.events import Outcome, Target, record_event
 from unsubsvc.services.subscribers import (
@@ -81,7 +82,7 @@ def unsubscribe(
 
     With ``commit=False`` the change joins the caller's transaction instead.
     """
-    try:
+    with atomic(session, commit=commit):
         subscription = ensure_subscription(session, target.mailing_list, target.subscriber, now=now)
         if target.topic is not None:
             changed = insert_ignore(
@@ -99,11 +100,6 @@ def unsubscribe(
         event_id = None
         if changed:
             event_id = record_event(session, target, EventKind.UNSUBSCRIBE, channel, now, detail)
-        if commit:
-            session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return Outcome(changed, event_id)
 
 
@@ -117,7 +113,7 @@ def resubscribe(
     commit: bool = True,
 ) -> Outcome:
     """Undo an unsubscribe of the target's scope and commit (unless ``commit=False``)."""
-    try:
+    with atomic(session, commit=commit):
         subscription = ensure_subscription(session, target.mailing_list, target.subscriber, now=now)
         if target.topic is not None:
             removed = session.execute(
@@ -134,11 +130,6 @@ def resubscribe(
         event_id = None
         if changed:
             event_id = record_event(session, target, EventKind.RESUBSCRIBE, channel, now, detail)
-        if commit:
-            session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return Outcome(changed, event_id)
 
 
