@@ -169,18 +169,8 @@ def by_command(
 def trend_command(list_name: str, fmt: str) -> None:
     """Per-send rate beside the rolling average of the four sends before it."""
     list_service.get_list(session(), list_name)
-    rows = [
-        {
-            "campaign": p.campaign,
-            "sent_at": p.sent_at.isoformat() if p.sent_at else None,
-            "unsubscribe_rate": p.rate,
-            "rolling_average": p.rolling_average,
-            "well_above_average": p.well_above_average,
-        }
-        for p in reports.list_trend(session(), list_name)
-    ]
-    fields = ("campaign", "sent_at", "unsubscribe_rate", "rolling_average", "well_above_average")
-    click.echo(render(rows, fields, fmt, "trend"))
+    rows = reports.trend_rows(session(), list_name)
+    click.echo(render(rows, reports.TREND_FIELDS, fmt, "trend"))
 
 
 @report_group.command("cohorts")
@@ -190,20 +180,8 @@ def trend_command(list_name: str, fmt: str) -> None:
 @domain_errors
 def cohorts_command(list_name: str, fmt: str) -> None:
     """Unsubscribe rate by signup month: first three sends against later ones."""
-    rows = [
-        {
-            "cohort": row.cohort,
-            "members": row.members,
-            "honeymoon_unsubscribes": row.honeymoon_unsubscribes,
-            "honeymoon_rate": row.honeymoon_rate,
-            "later_unsubscribes": row.later_unsubscribes,
-            "later_rate": row.later_rate,
-        }
-        for row in reports.cohort_table(session(), list_name)
-    ]
-    fields = ("cohort", "members", "honeymoon_unsubscribes", "honeymoon_rate",
-              "later_unsubscribes", "later_rate")  # fmt: skip
-    click.echo(render(rows, fields, fmt, "cohorts"))
+    rows = reports.cohort_rows(session(), list_name)
+    click.echo(render(rows, reports.COHORT_FIELDS, fmt, "cohorts"))
 
 
 @report_group.command("timing")
@@ -239,7 +217,7 @@ def reasons_command(
         since=parse_time(since, "--since"),
         until=parse_time(until, "--until"),
     )
-    click.echo(render(rows, ("reason", "label", "count", "share"), fmt, "reasons"))
+    click.echo(render(rows, reports.REASON_FIELDS, fmt, "reasons"))
 
 
 COMMANDS: tuple[click.Command, ...] = (delivered_command, report_group)

@@ -436,3 +436,42 @@ def breakdown(
         }
         for key, values in sorted(groups.items())
     ]
+
+
+TREND_FIELDS: Sequence[str] = (
+    "campaign", "sent_at", "unsubscribe_rate", "rolling_average", "well_above_average",
+)  # fmt: skip
+COHORT_FIELDS: Sequence[str] = (
+    "cohort", "members", "honeymoon_unsubscribes", "honeymoon_rate",
+    "later_unsubscribes", "later_rate",
+)  # fmt: skip
+REASON_FIELDS: Sequence[str] = ("reason", "label", "count", "share")
+
+
+def trend_rows(session: Session, list_name: str) -> list[dict[str, Any]]:
+    """Return the list's trend as rows of TREND_FIELDS, for tables and downloads."""
+    return [
+        {
+            "campaign": p.campaign,
+            "sent_at": p.sent_at.isoformat() if p.sent_at else None,
+            "unsubscribe_rate": p.rate,
+            "rolling_average": p.rolling_average,
+            "well_above_average": p.well_above_average,
+        }
+        for p in list_trend(session, list_name)
+    ]
+
+
+def cohort_rows(session: Session, list_name: str) -> list[dict[str, Any]]:
+    """Return the list's cohort table as rows of COHORT_FIELDS."""
+    return [
+        {
+            "cohort": c.cohort,
+            "members": c.members,
+            "honeymoon_unsubscribes": c.honeymoon_unsubscribes,
+            "honeymoon_rate": c.honeymoon_rate,
+            "later_unsubscribes": c.later_unsubscribes,
+            "later_rate": c.later_rate,
+        }
+        for c in cohort_table(session, list_name)
+    ]

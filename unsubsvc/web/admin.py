@@ -49,7 +49,6 @@ from unsubsvc.core.reporting import (
     ROLLING_WINDOW,
     TIMING_MIN_EVENTS,
     Band,
-    TrendPoint,
 )
 from unsubsvc.db.models import AdminUser
 from unsubsvc.services import admin_users, reports
@@ -110,16 +109,6 @@ OVERVIEW_FIELDS = (
     "latest_campaign",
     "latest_band",
 )
-TREND_FIELDS = ("campaign", "sent_at", "unsubscribe_rate", "rolling_average", "well_above_average")
-COHORT_FIELDS = (
-    "cohort",
-    "members",
-    "honeymoon_unsubscribes",
-    "honeymoon_rate",
-    "later_unsubscribes",
-    "later_rate",
-)
-REASON_FIELDS = ("reason", "label", "count", "share")
 TIMING_FIELDS = ("minutes_from", "minutes_to", "unsubscribes")
 COMMENT_FIELDS = ("created_at", "list", "campaign", "reason", "comment")
 
@@ -349,7 +338,7 @@ def overview_download(fmt: str) -> Response:
 def reasons_download(fmt: str) -> Response:
     """Download the exit-survey reasons over every list."""
     rows = reports.survey_reasons(db_session())
-    return download(rows, REASON_FIELDS, fmt, "reasons", "reasons")
+    return download(rows, reports.REASON_FIELDS, fmt, "reasons", "reasons")
 
 
 @bp.get("/admin/lists/<name>")
@@ -392,25 +381,15 @@ def campaigns_download(name: str, fmt: str) -> Response:
 def trend_download(name: str, fmt: str) -> Response:
     """Download the data behind the trend chart."""
     get_list(db_session(), name)
-    rows = [_trend_row(p) for p in reports.list_trend(db_session(), name)]
-    return download(rows, TREND_FIELDS, fmt, "trend", f"{name}-trend")
+    rows = reports.trend_rows(db_session(), name)
+    return download(rows, reports.TREND_FIELDS, fmt, "trend", f"{name}-trend")
 
 
 @downloads("/admin/lists/<name>/cohorts")
 def cohorts_download(name: str, fmt: str) -> Response:
     """Download the list's cohort table."""
-    rows = [
-        {
-            "cohort": c.cohort,
-            "members": c.members,
-            "honeymoon_unsubscribes": c.honeymoon_unsubscribes,
-            "honeymoon_rate": c.honeymoon_rate,
-            "later_unsubscribes": c.later_unsubscribes,
-            "later_rate": c.later_rate,
-        }
-        for c in reports.cohort_table(db_session(), name)
-    ]
-    return download(rows, COHORT_FIELDS, fmt, "cohorts", f"{name}-cohorts")
+    rows = reports.cohort_rows(db_session(), name)
+    return download(rows, reports.COHORT_FIELDS, fmt, "cohorts", f"{name}-cohorts")
 
 
 @downloads("/admin/lists/<name>/reasons")
@@ -418,7 +397,7 @@ def list_reasons_download(name: str, fmt: str) -> Response:
     """Download the list's exit-survey reasons."""
     get_list(db_session(), name)
     rows = reports.survey_reasons(db_session(), list_name=name)
-    return download(rows, REASON_FIELDS, fmt, "reasons", f"{name}-reasons")
+    return download(rows, reports.REASON_FIELDS, fmt, "reasons", f"{name}-reasons")
 
 
 @bp.get("/admin/lists/<name>/campaigns/<path:campaign>")
@@ -499,7 +478,9 @@ def campaign_reasons_download(name: str, campaign: str, fmt: str) -> Response:
     """Download a campaign's exit-survey reasons."""
     _campaign_row(name, campaign)
     rows = reports.survey_reasons(db_session(), list_name=name, campaign=campaign)
-    return download(rows, REASON_FIELDS, fmt, "reasons", f"{name}-{_file_part(campaign)}-reasons")
+    return download(
+        rows, reports.REASON_FIELDS, fmt, "reasons", f"{name}-{_file_part(campaign)}-reasons"
+    )
 
 
 @bp.post("/admin/lists/<name>/campaigns/<path:campaign>/excuse")
@@ -609,16 +590,6 @@ def _campaign_row(name: str, campaign: str) -> dict[str, Any]:
         if row["campaign"] == campaign:
             return row
     raise NotFound(f"list {name!r} has no campaign {campaign!r}")
-
-
-def _trend_row(point: TrendPoint) -> dict[str, Any]:
-    return {
-        "campaign": point.campaign,
-        "sent_at": point.sent_at.isoformat() if point.sent_at else None,
-        "unsubscribe_rate": point.rate,
-        "rolling_average": point.rolling_average,
-        "well_above_average": point.well_above_average,
-    }
 
 
 def _bucket_labels() -> list[str]:
