@@ -191,22 +191,23 @@ def bench_oneclick(n: int, workdir: Path, database_url: str) -> Section:
     import sqlalchemy as sa
 
     from unsubsvc.core.events import EventKind
+    from unsubsvc.db.base import Base
     from unsubsvc.db.models import Event
+    from unsubsvc.runtime import build_runtime
     from unsubsvc.services.links import recipient_links
     from unsubsvc.services.lists import create_list
-    from unsubsvc.web import context
     from unsubsvc.web.app import create_app
-    from unsubsvc.web.extensions import db
 
     with app_environment(workdir, database_url):
-        app = create_app()
+        runtime = build_runtime()
+    app = create_app(runtime)
     try:
-        with app.app_context():
-            db.create_all()
+        Base.metadata.create_all(runtime.engine)
+        with runtime.unit_of_work() as session:
             create_list(
-                db.session,
+                session,
                 "bench",
-                now=context.now(),
+                now=runtime.now(),
                 display_name="Benchmark News",
                 topics=("product", "events"),
                 frequencies=("weekly", "monthly"),
@@ -214,17 +215,16 @@ def bench_oneclick(n: int, workdir: Path, database_url: str) -> Section:
             paths = [
                 urlsplit(
                     recipient_links(
-                        db.session,
-                        context.minter(),
+                        session,
+                        runtime.minter,
                         "bench",
                         f"recipient{i}@example.com",
-                        now=context.now(),
+                        now=runtime.now(),
                         campaign="bench-1",
                     ).unsubscribe_url
                 ).path
                 for i in range(WARMUP + n)
             ]
-            db.session.remove()
         warmup, measured = paths[:WARMUP], paths[WARMUP:]
 
         client = app.test_client()
@@ -263,22 +263,19 @@ def bench_oneclick(n: int, workdir: Path, database_url: str) -> Section:
         first = run("POST /u/<token>, first (unsubscribes)", [post_to(p) for p in measured])
         repeat = run("POST /u/<token>, repeat (no-op)", [post_to(p) for p in measured])
 
-        with app.app_context():
-            events = db.session.scalar(
+        with runtime.unit_of_work() as session:
+            events = session.scalar(
                 sa.select(sa.func.count())
                 .select_from(Event)
                 .where(Event.kind == EventKind.UNSUBSCRIBE)
             )
-            db.session.remove()
         if events != WARMUP + n:
             raise SystemExit(f"expected {WARMUP + n} unsubscribe events, found {events}")
         return Section(
             "HTTP via the Flask test client (baseline: GET /healthz)", baseline, [first, repeat]
         )
     finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        runtime.dispose()
 
 
 # --- report -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,37 +31,45 @@ from typing import Any
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-def build(workdir: Path, name: str, campaigns: int, events: int, recipients: int) -> Any:
-    """Return an app whose database holds the given history."""
+@dataclass(frozen=True)
+class Database:
+    """A built database: the runtime to reach it, and how many events it holds."""
+
+    runtime: Any
+    events: int
+
+
+def build(workdir: Path, name: str, campaigns: int, events: int, recipients: int) -> Database:
+    """Return a database holding the given history."""
     os.environ["UNSUBSVC_INSTANCE_PATH"] = str(workdir / name)
     os.environ["UNSUBSVC_DATABASE_URL"] = f"sqlite:///{workdir / name}.sqlite"
     os.environ["UNSUBSVC_SECRET_KEY"] = "bench-key"
+    from unsubsvc.db.base import Base
+    from unsubsvc.runtime import build_runtime
     from unsubsvc.services.demo_data import generate_history
     from unsubsvc.services.lists import create_list
-    from unsubsvc.web.app import create_app
-    from unsubsvc.web.extensions import db
 
-    app = create_app({"UNSUBSVC_CLOCK": lambda: NOW})
-    with app.app_context():
-        db.create_all()
+    runtime = build_runtime(clock=lambda: NOW)
+    Base.metadata.create_all(runtime.engine)
+    # One unit of work, as the demo command does: the services flush, this commits.
+    with runtime.unit_of_work() as session:
         made = create_list(
-            db.session(), "news", now=NOW, topics=("product", "events"), frequencies=("weekly",)
+            session, "news", now=NOW, topics=("product", "events"), frequencies=("weekly",)
         )
         started = time.perf_counter()
         size = generate_history(
-            db.session(),
+            session,
             made,
             campaigns=campaigns,
             recipients=recipients,
             now=NOW,
             events_per_campaign=events,
         )
-        print(
-            f"  built {name}: {size.campaigns:,} campaigns, {size.events:,} events "
-            f"in {time.perf_counter() - started:.1f} s"
-        )
-    app.config["BENCH_EVENTS"] = size.events
-    return app
+    print(
+        f"  built {name}: {size.campaigns:,} campaigns, {size.events:,} events "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    return Database(runtime, size.events)
 
 
 def best_of(rounds: int, func: Callable[[], object]) -> float:
@@ -72,13 +81,12 @@ def best_of(rounds: int, func: Callable[[], object]) -> float:
     return min(times)
 
 
-def report_time(app: Any, rounds: int) -> tuple[float, int]:
+def report_time(database: Database, rounds: int) -> tuple[float, int]:
     from unsubsvc.services.reports import campaign_report
-    from unsubsvc.web.extensions import db
 
-    with app.app_context():
-        rows = campaign_report(db.session())
-        return best_of(rounds, lambda: campaign_report(db.session())), len(rows)
+    with database.runtime.unit_of_work() as session:
+        rows = campaign_report(session)
+        return best_of(rounds, lambda: campaign_report(session)), len(rows)
 
 
 def main() -> None:
@@ -97,16 +105,15 @@ def main() -> None:
         t_a, n_a = report_time(a, args.rounds)
         t_b, n_b = report_time(b, args.rounds)
         t_c, n_c = report_time(c, args.rounds)
-        events_b = b.config["BENCH_EVENTS"]
+        events_b = b.events
         from unsubsvc.services.counters import recount
-        from unsubsvc.web.extensions import db
 
-        with b.app_context():
-            t_recount = best_of(max(1, args.rounds // 2), lambda: recount(db.session()))
+        with b.runtime.unit_of_work() as session:
+            t_recount = best_of(max(1, args.rounds // 2), lambda: recount(session))
         rows = [
             ("A report: 10 campaigns, small log (baseline)", t_a, t_a),
             (f"B report: {n_b:,} campaigns, {events_b:,} events", t_b, t_a),
-            (f"C report: {n_c:,} campaigns, {c.config['BENCH_EVENTS']:,} events", t_c, t_a),
+            (f"C report: {n_c:,} campaigns, {c.events:,} events", t_c, t_a),
             ("B recount from the event log (no counters)", t_recount, t_a),
         ]
         print(f"{'measurement':58} {'seconds':>9} {'ratio to A':>11}")

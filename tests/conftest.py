@@ -7,6 +7,7 @@ sets it). Each PostgreSQL test gets a schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,9 +19,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskClient, FlaskCliRunner
+from flask.testing import FlaskClient
 
-from unsubsvc.settings import normalize_database_url
+from tests.helpers import CommandRunner
+from unsubsvc.db.base import Base
+from unsubsvc.runtime import Runtime, build_runtime
+from unsubsvc.settings import load_settings, normalize_database_url
+from unsubsvc.web.app import create_app
+from unsubsvc.web.context import runtime_of
 
 POSTGRES_URL = os.environ.get("UNSUBSVC_TEST_DATABASE_URL")
 FIXED_NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -103,26 +109,36 @@ def env(monkeypatch: pytest.MonkeyPatch, instance_path: Path, database_url: str)
 
 
 @pytest.fixture
-def make_app(env: dict[str, str], clock: FakeClock) -> Iterator[Callable[..., Flask]]:
-    """Return a factory of apps on the test database; their connections close at teardown."""
-    from unsubsvc.web.app import create_app
-    from unsubsvc.web.extensions import db
+def make_runtime(env: dict[str, str], clock: FakeClock) -> Iterator[Callable[..., Runtime]]:
+    """Return a factory of runtimes on the test database (settings from ``env``, overridable)."""
+    made: list[Runtime] = []
 
-    made: list[Flask] = []
-
-    def factory(config: dict[str, Any] | None = None, *, tables: bool = True) -> Flask:
-        new = create_app({"TESTING": True, "UNSUBSVC_CLOCK": clock, **(config or {})})
+    def factory(**settings: Any) -> Runtime:
+        new = build_runtime(dataclasses.replace(load_settings(), **settings), clock=clock)
         made.append(new)
-        if tables:
-            with new.app_context():
-                db.create_all()
         return new
 
     yield factory
     for each in made:
-        with each.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        each.dispose()
+
+
+@pytest.fixture
+def make_app(make_runtime: Callable[..., Runtime]) -> Callable[..., Flask]:
+    """Return a factory of apps on the test database, with tables made from the models.
+
+    ``config`` is Flask's own configuration; keyword arguments replace Settings fields.
+    """
+
+    def factory(
+        config: dict[str, Any] | None = None, *, tables: bool = True, **settings: Any
+    ) -> Flask:
+        runtime = make_runtime(**settings)
+        if tables:
+            Base.metadata.create_all(runtime.engine)
+        return create_app(runtime, flask_config={"TESTING": True, **(config or {})})
+
+    return factory
 
 
 @pytest.fixture
@@ -137,8 +153,8 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def runner(app: Flask) -> FlaskCliRunner:
-    return app.test_cli_runner()
+def runner(app: Flask) -> CommandRunner:
+    return CommandRunner(runtime_of(app))
 
 
 @pytest.fixture
@@ -221,8 +237,7 @@ class ApiClient:
 @pytest.fixture
 def api(app: Flask, clock: FakeClock) -> ApiClient:
     from unsubsvc.services.apikeys import create_key
-    from unsubsvc.web.extensions import db
 
-    with app.app_context():
-        key = create_key(db.session(), "sender", now=clock.now).secret
+    with runtime_of(app).unit_of_work() as session:
+        key = create_key(session, "sender", now=clock.now).secret
     return ApiClient(app.test_client(), key)

@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
 import sqlalchemy as sa
+from click.testing import CliRunner, Result
 from flask import Flask
+from sqlalchemy.orm import Session
 
-from unsubsvc.db.models import Base, Event, MailingList
+from unsubsvc.cli import cli
+from unsubsvc.db.base import Base
+from unsubsvc.db.models import Event, MailingList
+from unsubsvc.runtime import Runtime
 from unsubsvc.services.links import RecipientLinks, recipient_links
 from unsubsvc.services.lists import create_list
 from unsubsvc.services.status import status_document
-from unsubsvc.web import context
-from unsubsvc.web.extensions import db
+from unsubsvc.web.context import runtime_of
+
+
+class CommandRunner(CliRunner):
+    """Click's runner for the ``unsubsvc`` group, on a given runtime (the app's, in tests)."""
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        super().__init__()
+        self.runtime = runtime
+
+    def invoke(  # type: ignore[override]
+        self, cli_: click.Command | None = None, args: Any = None, **kwargs: Any
+    ) -> Result:
+        if self.runtime is not None:
+            kwargs.setdefault("obj", self.runtime)
+        return super().invoke(cli_ or cli, args, **kwargs)
+
+
+def runner_for(app: Flask) -> CommandRunner:
+    """Return a command runner that shares ``app``'s runtime (database, clock, keys)."""
+    return CommandRunner(runtime_of(app))
+
+
+@contextmanager
+def transaction(app: Flask) -> Iterator[Session]:
+    """Yield a session on ``app``'s database, committed at the end (as a request would)."""
+    with runtime_of(app).unit_of_work() as session:
+        yield session
 
 
 def make_list(
@@ -26,11 +59,11 @@ def make_list(
     display_name: str | None = "News from Example",
 ) -> int:
     """Create a list and return its id."""
-    with app.app_context():
+    with transaction(app) as session:
         created: MailingList = create_list(
-            db.session,
+            session,
             name,
-            now=context.now(),
+            now=runtime_of(app).now(),
             display_name=display_name,
             topics=topics,
             frequencies=frequencies,
@@ -47,13 +80,14 @@ def links_for(
     topic: str | None = None,
 ) -> RecipientLinks:
     """Mint a recipient's links as a sender would get them."""
-    with app.app_context():
+    runtime = runtime_of(app)
+    with transaction(app) as session:
         return recipient_links(
-            db.session,
-            context.minter(),
+            session,
+            runtime.minter,
             list_name,
             email,
-            now=context.now(),
+            now=runtime.now(),
             campaign=campaign,
             topic=topic,
         )
@@ -65,14 +99,14 @@ def path_of(url: str) -> str:
 
 
 def status(app: Flask, email: str = "ann@example.com", list_name: str = "news") -> dict[str, Any]:
-    with app.app_context():
-        return status_document(db.session, list_name, email, now=context.now())
+    with transaction(app) as session:
+        return status_document(session, list_name, email, now=runtime_of(app).now())
 
 
 def events(app: Flask) -> list[dict[str, Any]]:
     """Return every event, oldest first, with its campaign's key."""
-    with app.app_context():
-        rows = db.session.execute(
+    with transaction(app) as session:
+        rows = session.execute(
             sa.text(
                 "SELECT e.kind, e.channel, e.topic_id, c.key AS campaign, e.subscriber_id "
                 "FROM event e LEFT JOIN campaign c ON c.id = e.campaign_id ORDER BY e.id"
@@ -83,21 +117,18 @@ def events(app: Flask) -> list[dict[str, Any]]:
 
 def snapshot(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
     """Return every row of every table, to prove a request changed nothing."""
-    with app.app_context():
+    with transaction(app) as session:
         out = {}
         for table in Base.metadata.sorted_tables:
-            rows = db.session.execute(sa.select(table).order_by(*table.primary_key.columns))
+            rows = session.execute(sa.select(table).order_by(*table.primary_key.columns))
             out[table.name] = [tuple(row) for row in rows]
-        db.session.rollback()
         return out
 
 
 def count_events(app: Flask, kind: str = "unsubscribe") -> int:
-    with app.app_context():
+    with transaction(app) as session:
         return (
-            db.session.scalar(
-                sa.select(sa.func.count()).select_from(Event).where(Event.kind == kind)
-            )
+            session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.kind == kind))
             or 0
         )
 
@@ -114,7 +145,5 @@ def csrf_token(page_html: str) -> str:
 
 def event_rows(app: Flask) -> list[Event]:
     """Return every event as a model, oldest first."""
-    with app.app_context():
-        rows = list(db.session.scalars(sa.select(Event).order_by(Event.id)))
-        db.session.expunge_all()
-        return rows
+    with transaction(app) as session:
+        return list(session.scalars(sa.select(Event).order_by(Event.id)))

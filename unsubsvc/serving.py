@@ -7,14 +7,13 @@ from typing import Any
 
 from flask import Flask
 
+from unsubsvc.web.context import runtime_of
+
 
 def serve(app: Flask, host: str, port: int, *, workers: int = 2, threads: int = 4) -> None:
     """Serve ``app`` on ``host:port`` until interrupted."""
-    from unsubsvc.web.extensions import db
-
-    with app.app_context():
-        # Connections opened before forking must not be shared by the workers.
-        db.engine.dispose()
+    # Connections opened before forking must not be shared by the workers.
+    runtime_of(app).dispose()
     if sys.platform == "win32":  # pragma: no cover - gunicorn needs fork()
         import waitress
 

@@ -1,15 +1,23 @@
-"""Typed settings: defaults, overridden by ``UNSUBSVC_*`` environment variables."""
+"""Typed settings: defaults, then an optional ``.env`` file, then ``UNSUBSVC_*`` variables.
+
+``Settings`` is the only source of configuration: the web app, the CLI and the
+runtime they share read it, and Flask's ``app.config`` gets only what Flask and
+its extensions read.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import secrets
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from dotenv import dotenv_values, find_dotenv
 
 from unsubsvc.core.addresses import normalize_address
 from unsubsvc.core.errors import InvalidInput
@@ -20,6 +28,8 @@ ENV_PREFIX = "UNSUBSVC_"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 #: A one-click POST is 26 bytes; nothing legitimate comes near this.
 DEFAULT_MAX_BODY = 64 * 1024
+#: 10,000 recipients with campaign ids fit in well under this.
+DEFAULT_API_MAX_BODY = 4 * 1024 * 1024
 
 
 class ConfigError(Exception):
@@ -37,21 +47,55 @@ class Settings:
     mailto: str | None = None
     token_max_age: int | None = None
     max_body: int = DEFAULT_MAX_BODY
+    api_max_body: int = DEFAULT_API_MAX_BODY
     sender_name: str = "unsubsvc"
+    instance_path: Path = field(default_factory=lambda: default_instance_path())
     generated_secret: bool = field(default=False, compare=False)
+    #: Whether the base URL came from UNSUBSVC_BASE_URL (else links may follow the served port).
+    base_url_configured: bool = field(default=False, compare=False)
 
     @property
     def production(self) -> bool:
         return self.env == "production"
 
 
-def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read settings from ``environ`` (default ``os.environ``); refuse unsafe production setups."""
-    env = os.environ if environ is None else environ
+def default_instance_path() -> Path:
+    """Return the instance folder used when ``UNSUBSVC_INSTANCE_PATH`` is not set.
+
+    It depends on the Python environment only (``<venv>/var/unsubsvc-instance``),
+    never on how unsubsvc was installed there: an editable install and a wheel in
+    the same virtualenv share one database and one development key.
+    """
+    return Path(sys.prefix) / "var" / "unsubsvc-instance"
+
+
+def read_environment() -> dict[str, str]:
+    """Return the process environment over the nearest ``.env`` file (the environment wins)."""
+    found = find_dotenv(usecwd=True)
+    values = {k: v for k, v in dotenv_values(found).items() if v is not None} if found else {}
+    return {**values, **os.environ}
+
+
+def load_settings(
+    instance_path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read settings from ``environ`` (default: the environment over ``.env``).
+
+    Refuse unsafe production setups with a ConfigError that says what to set.
+    """
+    env = read_environment() if environ is None else environ
 
     def get(name: str) -> str | None:
         value = env.get(ENV_PREFIX + name, "").strip()
         return value or None
+
+    if instance_path is None:
+        configured_instance = get("INSTANCE_PATH")
+        instance_path = (
+            Path(configured_instance).expanduser().absolute()
+            if configured_instance
+            else default_instance_path()
+        )
 
     mode = (get("ENV") or "development").lower()
     if mode not in {"development", "production", "testing"}:
@@ -90,8 +134,13 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
         mailto=mailto,
         token_max_age=_positive_int(get("TOKEN_MAX_AGE"), "UNSUBSVC_TOKEN_MAX_AGE"),
         max_body=_positive_int(get("MAX_BODY"), "UNSUBSVC_MAX_BODY") or DEFAULT_MAX_BODY,
+        api_max_body=(
+            _positive_int(get("API_MAX_BODY"), "UNSUBSVC_API_MAX_BODY") or DEFAULT_API_MAX_BODY
+        ),
         sender_name=get("SENDER_NAME") or "unsubsvc",
+        instance_path=instance_path,
         generated_secret=generated,
+        base_url_configured=get("BASE_URL") is not None,
     )
 
 
@@ -111,11 +160,17 @@ def _development_key(instance_path: Path) -> str:
         if existing:
             return existing
         path.unlink()  # an empty file is a failed earlier write: make a new key
-    instance_path.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32)
-    # Write a private temporary file, then link it into place: the key file
-    # appears whole or not at all, and a process that loses the race reads the winner's.
-    fd, tmp = tempfile.mkstemp(dir=instance_path, prefix=".secret_key.")
+    try:
+        instance_path.mkdir(parents=True, exist_ok=True)
+        # Write a private temporary file, then link it into place: the key file
+        # appears whole or not at all, and a process that loses the race reads the winner's.
+        fd, tmp = tempfile.mkstemp(dir=instance_path, prefix=".secret_key.")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot keep a development key in {instance_path} ({exc.strerror}); "
+            "set UNSUBSVC_INSTANCE_PATH to a writable folder, or set UNSUBSVC_SECRET_KEY"
+        ) from None
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(key + "\n")

@@ -13,20 +13,29 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskClient, FlaskCliRunner
+from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
 from tests.conftest import ApiClient, FakeClock
-from tests.helpers import csrf_token, links_for, make_list, path_of, snapshot
-from unsubsvc.core.charts import format_rate
+from tests.helpers import (
+    CommandRunner,
+    csrf_token,
+    links_for,
+    make_list,
+    path_of,
+    snapshot,
+    transaction,
+)
+from unsubsvc.core import tables
+from unsubsvc.core.report_rows import CampaignRow
 from unsubsvc.core.tokens import Purpose
 from unsubsvc.db.models import AdminUser, Campaign, Event, MailingList, SurveyResponse
 from unsubsvc.services import admin_users, reports
 from unsubsvc.services import preferences as prefs
 from unsubsvc.services import unsubscribe as svc
 from unsubsvc.web import admin as console
-from unsubsvc.web import context
-from unsubsvc.web.extensions import db
+from unsubsvc.web.charts import format_rate
+from unsubsvc.web.context import runtime_of
 
 EMAIL = "Root@Example.com"
 PASSWORD = "correct horse battery"
@@ -97,7 +106,7 @@ def download_pairs() -> list[tuple[Rule, Rule]]:
 # -- data --------------------------------------------------------------------------------
 
 
-def deliver(runner: FlaskCliRunner, campaign: str, count: int, sent_at: str) -> None:
+def deliver(runner: CommandRunner, campaign: str, count: int, sent_at: str) -> None:
     result = runner.invoke(
         args=["delivered", "--list", "news", "--campaign", campaign, "--count", str(count),
               "--sent-at", sent_at]
@@ -111,27 +120,24 @@ def one_click(app: Flask, email: str, campaign: str) -> None:
         assert response.status_code == 200
 
 
-def target_of(app: Flask, email: str, campaign: str | None) -> Any:
+def target_of(app: Flask, session: Any, email: str, campaign: str | None) -> Any:
     token = path_of(links_for(app, email, campaign=campaign).preferences_url).rsplit("/", 1)[1]
-    payload = context.minter().signer.verify(Purpose.PREFERENCES, token)
-    return svc.resolve(db.session(), payload)
+    payload = runtime_of(app).minter.signer.verify(Purpose.PREFERENCES, token)
+    return svc.resolve(session, payload)
 
 
 def answer(app: Flask, email: str, campaign: str, reason: str | None, comment: str | None) -> None:
-    with app.app_context():
-        target = target_of(app, email, campaign)
-        prefs.record_survey(db.session(), target, reason, comment, now=context.now())
+    with transaction(app) as session:
+        target = target_of(app, session, email, campaign)
+        prefs.record_survey(session, target, reason, comment, now=runtime_of(app).now())
 
 
 def set_niche(app: Flask, name: str, niche: str) -> None:
-    with app.app_context():
-        db.session.execute(
-            sa.update(MailingList).where(MailingList.name == name).values(niche=niche)
-        )
-        db.session.commit()
+    with transaction(app) as session:
+        session.execute(sa.update(MailingList).where(MailingList.name == name).values(niche=niche))
 
 
-def seed(app: Flask, runner: FlaskCliRunner, api: ApiClient, clock: FakeClock) -> None:
+def seed(app: Flask, runner: CommandRunner, api: ApiClient, clock: FakeClock) -> None:
     """Build a list with a niche, three signup cohorts, seven weekly sends and one spike."""
     make_list(app, display_name=DISPLAY)
     set_niche(app, "news", "ecommerce")
@@ -159,13 +165,15 @@ def seed(app: Flask, runner: FlaskCliRunner, api: ApiClient, clock: FakeClock) -
         result = api.post("/lists/news/complaints", {"email": f"angry{i}@example.com",
                                                      "campaign": "c5"})  # fmt: skip
         assert result.status_code == 200, result.get_json()
-    with app.app_context():
-        prefs.set_frequency(db.session(), target_of(app, pool[0], "c6"), "monthly", now=clock.now)
+    with transaction(app) as session:
+        prefs.set_frequency(
+            session, target_of(app, session, pool[0], "c6"), "monthly", now=clock.now
+        )
 
 
 def make_admin(app: Flask, clock: FakeClock, email: str = EMAIL) -> None:
-    with app.app_context():
-        admin_users.create_admin(db.session(), email, PASSWORD, now=clock.now)
+    with transaction(app) as session:
+        admin_users.create_admin(session, email, PASSWORD, now=clock.now)
 
 
 def sign_in(
@@ -191,7 +199,7 @@ def admin_client(app: Flask, client: FlaskClient, clock: FakeClock) -> FlaskClie
 
 
 @pytest.fixture
-def seeded(app: Flask, runner: FlaskCliRunner, api: ApiClient, clock: FakeClock) -> Flask:
+def seeded(app: Flask, runner: CommandRunner, api: ApiClient, clock: FakeClock) -> Flask:
     seed(app, runner, api, clock)
     return app
 
@@ -279,8 +287,8 @@ def test_right_password_signs_in_with_a_fresh_session(
     overview = client.get("/admin")
     assert overview.status_code == 200
     assert "Signed in as Root@Example.com" in overview.get_data(as_text=True)
-    with app.app_context():
-        admin = db.session.scalars(sa.select(AdminUser)).one()
+    with transaction(app) as session:
+        admin = session.scalars(sa.select(AdminUser)).one()
         assert admin.last_login_at == clock.now
         assert admin.password_hash.startswith("scrypt:")
     # Signed in already: the sign-in page sends the admin on.
@@ -359,7 +367,7 @@ def test_next_returns_to_the_page_asked_for(
 
 
 def test_disabled_admin_cannot_sign_in_and_is_signed_out(
-    app: Flask, admin_client: FlaskClient, runner: FlaskCliRunner
+    app: Flask, admin_client: FlaskClient, runner: CommandRunner
 ) -> None:
     assert admin_client.get("/admin").status_code == 200
     result = runner.invoke(args=["admin", "disable", "ROOT@example.com"])
@@ -380,7 +388,7 @@ def test_a_sign_in_expires_after_a_working_day(admin_client: FlaskClient, clock:
 # -- the CLI -------------------------------------------------------------------------------
 
 
-def test_admin_cli(app: Flask, runner: FlaskCliRunner, client: FlaskClient) -> None:
+def test_admin_cli(app: Flask, runner: CommandRunner, client: FlaskClient) -> None:
     created = runner.invoke(
         args=["admin", "create", "Ops@Example.com", "--password-stdin"], input=PASSWORD + "\n"
     )
@@ -412,23 +420,21 @@ def test_admin_cli(app: Flask, runner: FlaskCliRunner, client: FlaskClient) -> N
 
 
 def test_pages_show_the_numbers_of_the_report(seeded: Flask, admin_client: FlaskClient) -> None:
-    with seeded.app_context():
-        rows = reports.campaign_report(db.session(), list_name="news")
-        overview = reports.list_overview(db.session())[0]
-        flagged = [
-            p.campaign for p in reports.list_trend(db.session(), "news") if p.well_above_average
-        ]
+    with transaction(seeded) as session:
+        rows = reports.campaign_report(session, list_name="news")
+        overview = reports.list_overview(session)[0]
+        flagged = [p.campaign for p in reports.list_trend(session, "news") if p.well_above_average]
     assert flagged == ["c5"]
-    assert {r["campaign"]: r["band"] for r in rows} == {
+    assert {r.campaign: r.rates.band for r in rows} == {
         "c1": "good", "c2": "acceptable", "c3": "good", "c4": "acceptable",
         "c5": "critical", "c6": "acceptable", "c7": "investigate",
     }  # fmt: skip
 
     page = admin_client.get("/admin").get_data(as_text=True)
     cells = row_html(page, "data-list", "news")
-    for value in (f"{overview['delivered']:,}", f"{overview['unsubscribes']:,}",
-                  format_rate(overview["unsubscribe_rate"]), overview["band"],
-                  format_rate(overview["complaint_rate"]), "below 0.1 %", "c7", "investigate",
+    for value in (f"{overview.rates.delivered:,}", f"{overview.rates.unsubscribes:,}",
+                  format_rate(overview.rates.unsubscribe_rate), overview.rates.band,
+                  format_rate(overview.rates.complaint_rate), "below 0.1 %", "c7", "investigate",
                   "Ecommerce and DTC"):  # fmt: skip
         assert value in cells, value
     assert "unsubscribes ÷ delivered × 100, per send" in text_of(page)
@@ -436,26 +442,26 @@ def test_pages_show_the_numbers_of_the_report(seeded: Flask, admin_client: Flask
 
     page = admin_client.get("/admin/lists/news").get_data(as_text=True)
     for row in rows:
-        cells = row_html(page, "data-campaign", row["campaign"])
-        for value in (f"{row['delivered']:,}", f"{row['unsubscribes']:,}",
-                      format_rate(row["unsubscribe_rate"]), row["band"]):  # fmt: skip
-            assert value in cells, (row["campaign"], value)
-        assert ("well above average" in cells) == (row["campaign"] == "c5")
+        cells = row_html(page, "data-campaign", row.campaign)
+        for value in (f"{row.rates.delivered:,}", f"{row.rates.unsubscribes:,}",
+                      format_rate(row.rates.unsubscribe_rate), row.rates.band):  # fmt: skip
+            assert value in cells, (row.campaign, value)
+        assert ("well above average" in cells) == (row.campaign == "c5")
     assert page.count('role="img"') == 1 and "<svg" in page
     assert "members of the cohort" in page
-    with seeded.app_context():
-        for cohort in reports.cohort_table(db.session(), "news"):
+    with transaction(seeded) as session:
+        for cohort in reports.cohort_table(session, "news"):
             cells = row_html(page, "data-cohort", cohort.cohort)
             assert format_rate(cohort.honeymoon_rate) in cells
             assert format_rate(cohort.later_rate) in cells
 
-    spike = next(r for r in rows if r["campaign"] == "c5")
+    spike = next(r.rates for r in rows if r.campaign == "c5")
     page = admin_client.get("/admin/lists/news/campaigns/c5").get_data(as_text=True)
     text = text_of(page)
-    assert f"Delivered {spike['delivered']:,}" in text
-    assert f"Unsubscribes {spike['unsubscribes']:,}" in text
-    assert f"Unsubscribe rate {format_rate(spike['unsubscribe_rate'])} critical" in text
-    assert f"Complaints {spike['complaints']:,}" in text
+    assert f"Delivered {spike.delivered:,}" in text
+    assert f"Unsubscribes {spike.unsubscribes:,}" in text
+    assert f"Unsubscribe rate {format_rate(spike.unsubscribe_rate)} critical" in text
+    assert f"Complaints {spike.complaints:,}" in text
     # The four complaints unsubscribe too, but are not unsubscribes in the accounting.
     assert "First hour after the send: 22 ; later: 8" in text
     assert "Sharp spike in the first hour" in text
@@ -497,14 +503,16 @@ def expected_cell(value: Any) -> str:
 
 
 def test_campaign_download_matches_the_report(seeded: Flask, admin_client: FlaskClient) -> None:
-    with seeded.app_context():
-        expected = reports.campaign_report(db.session(), list_name="news")
+    with transaction(seeded) as session:
+        expected = reports.campaign_report(session, list_name="news")
     with admin_client.get("/admin/lists/news/campaigns.json") as response:
-        assert response.get_json() == {"campaigns": expected}
+        assert response.get_json() == {"campaigns": [tables.record(r) for r in expected]}
     with admin_client.get("/admin/lists/news/campaigns.csv") as response:
         rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
-    assert [r["campaign"] for r in rows] == [r["campaign"] for r in expected]
-    assert [float(r["unsubscribe_rate"]) for r in rows] == [r["unsubscribe_rate"] for r in expected]
+    assert [r["campaign"] for r in rows] == [r.campaign for r in expected]
+    assert [float(r["unsubscribe_rate"]) for r in rows] == [
+        r.rates.unsubscribe_rate for r in expected
+    ]
     with admin_client.get("/admin/lists/news/campaigns/c5/timing.json") as response:
         # 30 one-click unsubscribes; the 4 complaints do not count as unsubscribes.
         assert sum(r["unsubscribes"] for r in response.get_json()["timing"]) == 30
@@ -538,9 +546,9 @@ def test_comments_filter_and_page(app: Flask, admin_client: FlaskClient, clock: 
     make_list(app)
     links_for(app, "x@example.com", campaign="c1")
     links_for(app, "x@example.com", campaign="c2")
-    with app.app_context():
-        list_id = db.session.scalar(sa.select(MailingList.id))
-        campaigns = dict(db.session.execute(sa.select(Campaign.key, Campaign.id)).all())
+    with transaction(app) as session:
+        list_id = session.scalar(sa.select(MailingList.id))
+        campaigns = dict(session.execute(sa.select(Campaign.key, Campaign.id)).all())
         for i in range(63):
             campaign_id = campaigns["c1" if i % 3 else "c2"]
             event = Event(
@@ -550,13 +558,12 @@ def test_comments_filter_and_page(app: Flask, admin_client: FlaskClient, clock: 
                 list_id=list_id,
                 campaign_id=campaign_id,
             )
-            db.session.add(event)
-            db.session.flush()
+            session.add(event)
+            session.flush()
             reason = "too_many" if i % 2 else "other"
-            db.session.add(SurveyResponse(event_id=event.id, reason=reason,
+            session.add(SurveyResponse(event_id=event.id, reason=reason,
                                           comment=f"comment number {i:02d}",
                                           created_at=clock.now + timedelta(minutes=i)))  # fmt: skip
-        db.session.commit()
     first = admin_client.get("/admin/comments").get_data(as_text=True)
     assert "63 comments; showing 1–50" in text_of(first)
     assert first.index("comment number 62") < first.index("comment number 61")  # newest first
@@ -601,13 +608,10 @@ def test_excuse_is_set_and_cleared_with_csrf(seeded: Flask, admin_client: FlaskC
         data={"action": "set", "reason": "acquired", "details": "Acme list", "csrf_token": token},
     )
     assert saved.status_code == 303 and saved.headers["Location"] == url
-    with seeded.app_context():
-        row = next(
-            r for r in reports.campaign_report(db.session(), list_name="news")
-            if r["campaign"] == "c5"
-        )  # fmt: skip
-        assert row["excuse"] == "First sends to an acquired or inherited list: Acme list"
-        assert not any(p.well_above_average for p in reports.list_trend(db.session(), "news"))
+    with transaction(seeded) as session:
+        row = reports.find_campaign(session, "news", "c5")
+        assert row.excuse == "First sends to an acquired or inherited list: Acme list"
+        assert not any(p.well_above_average for p in reports.list_trend(session, "news"))
     page = admin_client.get(url).get_data(as_text=True)
     assert "Worth a look" not in page and "critical · excused" in page
     assert 'id="excuse-status"' in page
@@ -616,8 +620,8 @@ def test_excuse_is_set_and_cleared_with_csrf(seeded: Flask, admin_client: FlaskC
 
     cleared = admin_client.post(url + "/excuse", data={"action": "clear", "csrf_token": token})
     assert cleared.status_code == 303
-    with seeded.app_context():
-        assert db.session.scalar(sa.select(Campaign.excuse).where(Campaign.key == "c5")) is None
+    with transaction(seeded) as session:
+        assert session.scalar(sa.select(Campaign.excuse).where(Campaign.key == "c5")) is None
     assert "Worth a look" in admin_client.get(url).get_data(as_text=True)
 
 
@@ -630,8 +634,38 @@ def test_unknown_list_or_campaign_is_404(app: Flask, admin_client: FlaskClient) 
             assert response.status_code == 404, path
 
 
+def test_cli_and_console_write_csv_through_one_inert_writer(
+    app: Flask,
+    admin_client: FlaskClient,
+    runner: CommandRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``report --format csv`` and the console's download share the one formula-safe writer."""
+    make_list(app)
+    key = '=HYPERLINK("x")'
+    deliver(runner, key, 100, "2026-03-01T09:00:00+00:00")
+    written: list[tuple[str, ...]] = []
+    writer = tables.to_csv
+
+    def spy(rows: Any, names: Any, **options: Any) -> str:
+        written.append(tuple(names))
+        return writer(rows, names, **options)
+
+    monkeypatch.setattr(tables, "to_csv", spy)
+    result = runner.invoke(args=["report", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    with admin_client.get("/admin/lists/news/campaigns.csv") as response:
+        console = response.get_data(as_text=True)
+    assert written == [tables.columns(CampaignRow)] * 2
+    (from_cli,) = csv.DictReader(io.StringIO(result.stdout))
+    (from_console,) = csv.DictReader(io.StringIO(console))
+    assert from_cli["campaign"] == "'" + key
+    assert from_cli == from_console  # the same cells; only the line ends differ
+    assert console.endswith("\r\n") and "\r" not in result.stdout
+
+
 def test_campaign_keys_with_slashes_and_markup(
-    app: Flask, admin_client: FlaskClient, runner: FlaskCliRunner
+    app: Flask, admin_client: FlaskClient, runner: CommandRunner
 ) -> None:
     make_list(app)
     key = "2026/spring <i>sale</i>"

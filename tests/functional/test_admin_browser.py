@@ -11,16 +11,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskCliRunner
 
 from tests.conftest import SCREENSHOTS, ApiClient, FakeClock
-from tests.helpers import links_for, make_list, path_of
+from tests.helpers import CommandRunner, links_for, make_list, path_of, transaction
 from unsubsvc.core.tokens import Purpose
 from unsubsvc.db.models import MailingList, Subscriber, Subscription
 from unsubsvc.services import preferences as prefs
 from unsubsvc.services import unsubscribe as svc
-from unsubsvc.web import context
-from unsubsvc.web.extensions import db
+from unsubsvc.web.context import runtime_of
 
 pytestmark = pytest.mark.browser
 
@@ -67,13 +65,13 @@ def one_click(app: Flask, email: str, campaign: str, list_name: str = "news") ->
 
 def answer(app: Flask, email: str, campaign: str, reason: str | None, comment: str | None) -> None:
     token = path_of(links_for(app, email, campaign=campaign).preferences_url).rsplit("/", 1)[1]
-    with app.app_context():
-        payload = context.minter().signer.verify(Purpose.PREFERENCES, token)
-        target = svc.resolve(db.session(), payload)
-        prefs.record_survey(db.session(), target, reason, comment, now=context.now())
+    with transaction(app) as session:
+        payload = runtime_of(app).minter.signer.verify(Purpose.PREFERENCES, token)
+        target = svc.resolve(session, payload)
+        prefs.record_survey(session, target, reason, comment, now=runtime_of(app).now())
 
 
-def deliver(runner: FlaskCliRunner, list_name: str, campaign: str, count: int, at: str) -> None:
+def deliver(runner: CommandRunner, list_name: str, campaign: str, count: int, at: str) -> None:
     result = runner.invoke(
         args=["delivered", "--list", list_name, "--campaign", campaign, "--count", str(count),
               "--sent-at", at]
@@ -84,33 +82,31 @@ def deliver(runner: FlaskCliRunner, list_name: str, campaign: str, count: int, a
 def add_members(app: Flask, prefix: str, count: int, joined: datetime) -> list[str]:
     """Subscribe ``count`` addresses to the news list at ``joined`` (bulk: only the rows)."""
     emails = [f"{prefix}-{i}@example.com" for i in range(count)]
-    with app.app_context():
-        list_id = db.session.scalar(sa.select(MailingList.id).where(MailingList.name == "news"))
+    with transaction(app) as session:
+        list_id = session.scalar(sa.select(MailingList.id).where(MailingList.name == "news"))
         people = [
             Subscriber(public_id=f"{prefix}x{i:06d}", email=e, email_key=e, created_at=joined)
             for i, e in enumerate(emails)
         ]
-        db.session.add_all(people)
-        db.session.flush()
-        db.session.add_all(
+        session.add_all(people)
+        session.flush()
+        session.add_all(
             Subscription(list_id=list_id, subscriber_id=p.id, subscribed=True,
                          created_at=joined, updated_at=joined)
             for p in people
         )  # fmt: skip
-        db.session.commit()
     return emails
 
 
-def seed(app: Flask, runner: FlaskCliRunner, api: ApiClient, clock: FakeClock) -> None:
+def seed(app: Flask, runner: CommandRunner, api: ApiClient, clock: FakeClock) -> None:
     """Two lists; the main one with cohorts, weekly sends, a first-hour spike and comments."""
     make_list(app, "news", display_name="Example Weekly")
     make_list(app, "offers", display_name="Offers & Deals", topics=(), frequencies=())
-    with app.app_context():
+    with transaction(app) as session:
         for name, niche in (("news", "ecommerce"), ("offers", "travel")):
-            db.session.execute(
+            session.execute(
                 sa.update(MailingList).where(MailingList.name == name).values(niche=niche)
             )
-        db.session.commit()
     clock.advance(days=-100)
     cohorts: list[list[str]] = []
     for month in range(3):  # three signup cohorts, a month apart
@@ -140,11 +136,11 @@ def seed(app: Flask, runner: FlaskCliRunner, api: ApiClient, clock: FakeClock) -
     for email in (cohorts[0].pop(), cohorts[1].pop(), cohorts[2].pop()):  # kept, not lost
         links = links_for(app, email, campaign=SENDS[-1][0])
         token = path_of(links.preferences_url).rsplit("/", 1)[1]
-        with app.app_context():
+        with transaction(app) as session:
             target = svc.resolve(
-                db.session(), context.minter().signer.verify(Purpose.PREFERENCES, token)
+                session, runtime_of(app).minter.signer.verify(Purpose.PREFERENCES, token)
             )
-            prefs.pause(db.session(), target, "1m", now=clock.now)
+            prefs.pause(session, target, "1m", now=clock.now)
     created = runner.invoke(
         args=["admin", "create", EMAIL, "--password-stdin"], input=PASSWORD + "\n"
     )
@@ -153,7 +149,7 @@ def seed(app: Flask, runner: FlaskCliRunner, api: ApiClient, clock: FakeClock) -
 
 def test_admin_console_in_a_browser(
     app: Flask,
-    runner: FlaskCliRunner,
+    runner: CommandRunner,
     api: ApiClient,
     clock: FakeClock,
     live_server: str,

@@ -7,11 +7,10 @@ import sqlalchemy as sa
 from flask import Flask
 
 from tests.conftest import ApiClient, FakeClock
-from tests.helpers import event_rows, links_for, make_list, path_of, status
-from unsubsvc.core.tokens import Purpose
+from tests.helpers import event_rows, links_for, make_list, path_of, runner_for, status, transaction
+from unsubsvc.core.tokens import Purpose, TokenPayload
 from unsubsvc.db.models import Subscriber
-from unsubsvc.web import context
-from unsubsvc.web.extensions import db
+from unsubsvc.web.context import runtime_of
 
 
 def api_operations(app: Flask) -> list[tuple[str, str]]:
@@ -47,13 +46,13 @@ def test_every_operation_needs_a_key(app: Flask, api: ApiClient) -> None:
 
 def test_revoked_key_stops_working(app: Flask, api: ApiClient) -> None:
     assert api.get("/lists").status_code == 200
-    result = app.test_cli_runner().invoke(args=["apikey", "revoke", "sender"])
+    result = runner_for(app).invoke(args=["apikey", "revoke", "sender"])
     assert result.exit_code == 0
     assert api.get("/lists").status_code == 401
 
 
 def test_apikey_cli_prints_once_and_lists_without_secret(app: Flask) -> None:
-    runner = app.test_cli_runner()
+    runner = runner_for(app)
     made = runner.invoke(args=["apikey", "create", "esp"])
     key = made.stdout.strip()
     assert key.startswith("usk_") and len(key) > 50
@@ -62,8 +61,8 @@ def test_apikey_cli_prints_once_and_lists_without_secret(app: Flask) -> None:
     assert runner.invoke(args=["apikey", "create", "esp"]).exit_code == 1
     response = app.test_client().get("/api/v1/lists", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200
-    with app.app_context():
-        stored = db.session.execute(sa.text("SELECT key_hash FROM api_key")).scalar_one()
+    with transaction(app) as session:
+        stored = session.execute(sa.text("SELECT key_hash FROM api_key")).scalar_one()
     assert key not in stored
 
 
@@ -133,14 +132,14 @@ def test_batch_of_10000_headers(app: Flask, api: ApiClient) -> None:
     assert [s["email"] for s in sets] == emails
     assert all(s["list_unsubscribe_post"] == "List-Unsubscribe=One-Click" for s in sets)
     assert all(s["list_unsubscribe"] == f"<{s['unsubscribe_url']}>" for s in sets)
-    with app.app_context():
-        signer = context.minter().signer
+    with transaction(app) as session:
+        signer = runtime_of(app).minter.signer
         payloads = [
             signer.verify(Purpose.UNSUBSCRIBE, path_of(s["unsubscribe_url"]).rsplit("/", 1)[1])
             for s in sets
         ]
         by_public_id = dict(
-            db.session.execute(sa.select(Subscriber.public_id, Subscriber.email)).all()
+            session.execute(sa.select(Subscriber.public_id, Subscriber.email)).all()
         )
     # Every token names its own recipient, the campaign, and the topic where asked.
     assert [by_public_id[p.subscriber] for p in payloads] == emails
@@ -167,8 +166,7 @@ def test_known_addresses_need_no_write(app: Flask, api: ApiClient) -> None:
         if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
             writes.append(statement)
 
-    with app.app_context():
-        engine = db.engine
+    engine = runtime_of(app).engine
     sa.event.listen(engine, "before_cursor_execute", spy)
     try:
         second = api.post("/lists/news/headers", body)
@@ -280,23 +278,19 @@ def states(app: Flask, api: ApiClient, clock: FakeClock) -> None:
     from unsubsvc.services import preferences as prefs
     from unsubsvc.services import unsubscribe as svc
 
-    def target(email: str, list_name: str = "news"):  # type: ignore[no-untyped-def]
+    def payload(email: str, list_name: str = "news") -> TokenPayload:
         links = links_for(app, email, list_name=list_name, campaign=None)
-        payload = context.minter().signer.verify(
+        return runtime_of(app).minter.signer.verify(
             Purpose.PREFERENCES, path_of(links.preferences_url).rsplit("/", 1)[1]
         )
-        return svc.resolve(db.session(), payload)
 
-    with app.app_context():
-        prefs.pause(db.session(), target("paused@example.com"), "1m", now=clock.now)
-        prefs.pause(
-            db.session(),
-            target("paused-ended@example.com"),
-            "2w",
-            now=clock.now - timedelta(days=20),
-        )
-        prefs.set_frequency(db.session(), target("monthly@example.com"), "monthly", now=clock.now)
-        prefs.unsubscribe_all(db.session(), target("all-out@example.com", "other"), now=clock.now)
+    paused, ended = payload("paused@example.com"), payload("paused-ended@example.com")
+    monthly, all_out = payload("monthly@example.com"), payload("all-out@example.com", "other")
+    with transaction(app) as session:
+        prefs.pause(session, svc.resolve(session, paused), "1m", now=clock.now)
+        prefs.pause(session, svc.resolve(session, ended), "2w", now=clock.now - timedelta(days=20))
+        prefs.set_frequency(session, svc.resolve(session, monthly), "monthly", now=clock.now)
+        prefs.unsubscribe_all(session, svc.resolve(session, all_out), now=clock.now)
     del client
 
 

@@ -14,9 +14,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from tests.conftest import SCREENSHOTS, FakeClock
-from tests.helpers import links_for, make_list
+from tests.helpers import links_for, make_list, runner_for, transaction
 from unsubsvc.db.models import SurveyResponse
-from unsubsvc.web.extensions import db
 
 pytestmark = pytest.mark.browser
 
@@ -24,9 +23,7 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, 
 
 
 def cli_status(app: Flask) -> dict[str, Any]:
-    result = app.test_cli_runner().invoke(
-        args=["status", "--list", "news", "--email", "ann@example.com"]
-    )
+    result = runner_for(app).invoke(args=["status", "--list", "news", "--email", "ann@example.com"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -96,8 +93,8 @@ def test_recipient_journey(
     page.get_by_label("Anything else").fill("<b>weekly</b> was a lot")
     page.get_by_role("button", name="Send").click()
     assert "your answer was saved" in page.get_by_role("status").first.inner_text()
-    with app.app_context():
-        answer = db.session.scalars(sa.select(SurveyResponse)).one()
+    with transaction(app) as session:
+        answer = session.scalars(sa.select(SurveyResponse)).one()
         assert (answer.reason, answer.comment) == ("too_many", "<b>weekly</b> was a lot")
 
     # Undo: subscribed again, with the choices made before.

@@ -20,9 +20,9 @@ from tests.helpers import (
     path_of,
     snapshot,
     status,
+    transaction,
 )
 from unsubsvc.db.models import SurveyResponse
-from unsubsvc.web.extensions import db
 
 
 class Center:
@@ -251,8 +251,8 @@ def test_survey_text_is_stored_as_text_and_shown_escaped(app: Flask, center: Cen
     assert "your answer was saved" in shown
     assert hostile not in shown
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in shown
-    with app.app_context():
-        answer = db.session.scalars(sa.select(SurveyResponse)).one()
+    with transaction(app) as session:
+        answer = session.scalars(sa.select(SurveyResponse)).one()
         assert (answer.reason, answer.comment) == ("other", hostile)
         (event,) = [e for e in event_rows(app) if e.kind == "unsubscribe"]
         assert answer.event_id == event.id
@@ -266,8 +266,8 @@ def test_overlong_survey_text_is_refused_with_a_message(app: Flask, center: Cent
     )
     assert response.status_code == 400
     assert "Please keep it under 500 characters." in response.get_data(as_text=True)
-    with app.app_context():
-        assert db.session.scalars(sa.select(SurveyResponse)).all() == []
+    with transaction(app) as session:
+        assert session.scalars(sa.select(SurveyResponse)).all() == []
     assert status(app)["subscribed"] is False  # the unsubscribe never waits on the survey
 
 
@@ -286,8 +286,8 @@ def test_answering_again_replaces_the_answer(app: Flask, center: Center) -> None
         center.client.post(
             f"{center.path}/survey", data={"reason": reason, "csrf_token": csrf_token(page)}
         )
-    with app.app_context():
-        assert [a.reason for a in db.session.scalars(sa.select(SurveyResponse))] == ["not_relevant"]
+    with transaction(app) as session:
+        assert [a.reason for a in session.scalars(sa.select(SurveyResponse))] == ["not_relevant"]
 
 
 def test_survey_after_one_click_attaches_to_that_unsubscribe(app: Flask, center: Center) -> None:
@@ -299,8 +299,8 @@ def test_survey_after_one_click_attaches_to_that_unsubscribe(app: Flask, center:
         data={"reason": "not_relevant", "csrf_token": csrf_token(page)},
     )
     assert response.status_code == 200
-    with app.app_context():
-        answer = db.session.scalars(sa.select(SurveyResponse)).one()
+    with transaction(app) as session:
+        answer = session.scalars(sa.select(SurveyResponse)).one()
     (event,) = event_rows(app)
     assert (event.channel, answer.event_id) == ("one_click", event.id)
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskCliRunner
 
-from tests.helpers import count_events, events, path_of
+from tests.helpers import CommandRunner, count_events, events, path_of, runner_for
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
-def create_news(runner: FlaskCliRunner) -> None:
+def create_news(runner: CommandRunner) -> None:
     result = runner.invoke(
         args=[
             "list",
@@ -32,7 +32,7 @@ def create_news(runner: FlaskCliRunner) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_list_create_twice_fails_with_exit_1(runner: FlaskCliRunner) -> None:
+def test_list_create_twice_fails_with_exit_1(runner: CommandRunner) -> None:
     create_news(runner)
     again = runner.invoke(args=["list", "create", "news"])
     assert again.exit_code == 1
@@ -44,13 +44,13 @@ def test_list_create_twice_fails_with_exit_1(runner: FlaskCliRunner) -> None:
     [["list", "create", "Bad Name"], ["list", "create", "ok", "--topic", "x y"]],
     ids=["bad-list-name", "bad-topic"],
 )
-def test_list_create_refuses_bad_slugs(runner: FlaskCliRunner, args: list[str]) -> None:
+def test_list_create_refuses_bad_slugs(runner: CommandRunner, args: list[str]) -> None:
     result = runner.invoke(args=args)
     assert result.exit_code == 1
     assert "lowercase" in result.output
 
 
-def test_headers_prints_exactly_the_two_lines(runner: FlaskCliRunner) -> None:
+def test_headers_prints_exactly_the_two_lines(runner: CommandRunner) -> None:
     create_news(runner)
     result = runner.invoke(
         args=["headers", "--list", "news", "--email", "Ann@Example.com", "--campaign", "c1"]
@@ -69,13 +69,8 @@ def test_headers_prints_exactly_the_two_lines(runner: FlaskCliRunner) -> None:
     assert "example" not in token.lower()
 
 
-def test_headers_adds_mailto_when_configured(
-    app: Flask, runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from unsubsvc.web import context
-
-    app.config["UNSUBSVC_MAILTO"] = "unsubscribe@mail.example.com"
-    context.install(app)
+def test_headers_adds_mailto_when_configured(make_app: Callable[..., Flask]) -> None:
+    runner = runner_for(make_app(mailto="unsubscribe@mail.example.com"))
     create_news(runner)
     result = runner.invoke(args=["headers", "--list", "news", "--email", "ann@example.com"])
     header = result.stdout.splitlines()[0]
@@ -84,7 +79,7 @@ def test_headers_adds_mailto_when_configured(
     assert https_at < mailto_at
 
 
-def test_headers_for_unknown_list_or_topic_fail(runner: FlaskCliRunner) -> None:
+def test_headers_for_unknown_list_or_topic_fail(runner: CommandRunner) -> None:
     create_news(runner)
     unknown_list = runner.invoke(args=["headers", "--list", "nope", "--email", "a@example.com"])
     assert unknown_list.exit_code == 1
@@ -99,7 +94,7 @@ def test_headers_for_unknown_list_or_topic_fail(runner: FlaskCliRunner) -> None:
 
 
 def test_status_of_an_address_never_seen_is_subscribed_with_defaults(
-    runner: FlaskCliRunner,
+    runner: CommandRunner,
 ) -> None:
     create_news(runner)
     result = runner.invoke(args=["status", "--list", "news", "--email", "new@example.com"])
@@ -114,12 +109,12 @@ def test_status_of_an_address_never_seen_is_subscribed_with_defaults(
     }
 
 
-def test_status_of_unknown_list_exits_1(runner: FlaskCliRunner) -> None:
+def test_status_of_unknown_list_exits_1(runner: CommandRunner) -> None:
     result = runner.invoke(args=["status", "--list", "nope", "--email", "a@example.com"])
     assert result.exit_code == 1
 
 
-def test_headers_then_one_click_then_status(app: Flask, runner: FlaskCliRunner) -> None:
+def test_headers_then_one_click_then_status(app: Flask, runner: CommandRunner) -> None:
     create_news(runner)
     out = runner.invoke(
         args=["headers", "--list", "news", "--email", "Ann@Example.com", "--campaign", "c1"]
@@ -141,7 +136,7 @@ def test_headers_then_one_click_then_status(app: Flask, runner: FlaskCliRunner) 
     assert [(e["channel"], e["campaign"]) for e in events(app)] == [("one_click", "c1")]
 
 
-def test_same_address_in_other_case_is_the_same_subscriber(runner: FlaskCliRunner) -> None:
+def test_same_address_in_other_case_is_the_same_subscriber(runner: CommandRunner) -> None:
     create_news(runner)
     first = runner.invoke(args=["headers", "--list", "news", "--email", "Ann@Example.com"])
     second = runner.invoke(args=["headers", "--list", "news", "--email", "ann@example.COM"])
@@ -149,7 +144,7 @@ def test_same_address_in_other_case_is_the_same_subscriber(runner: FlaskCliRunne
     assert public_id(first.stdout) == public_id(second.stdout)
 
 
-def test_link_prints_the_preferences_uri(runner: FlaskCliRunner) -> None:
+def test_link_prints_the_preferences_uri(runner: CommandRunner) -> None:
     create_news(runner)
     result = runner.invoke(args=["link", "--list", "news", "--email", "ann@example.com"])
     assert result.exit_code == 0
@@ -161,7 +156,7 @@ def test_link_prints_the_preferences_uri(runner: FlaskCliRunner) -> None:
 
 
 def test_demo_sets_up_a_list_and_prints_a_header_to_try(make_app) -> None:
-    runner = make_app(tables=False).test_cli_runner()
+    runner = runner_for(make_app(tables=False))
     result = runner.invoke(args=["demo", "--no-serve"])
     assert result.exit_code == 0, result.output
     assert "List-Unsubscribe: <https://unsub.example.com/u/" in result.stdout

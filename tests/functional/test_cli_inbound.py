@@ -10,15 +10,22 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskCliRunner
 
-from tests.helpers import events, links_for, make_list, snapshot, status
+from tests.helpers import (
+    CommandRunner,
+    events,
+    links_for,
+    make_list,
+    runner_for,
+    snapshot,
+    status,
+    transaction,
+)
 from unsubsvc.cli.inbound import EX_DATAERR, EX_NOUSER, EX_OK, EX_TEMPFAIL
 from unsubsvc.core.inbound import MAX_MESSAGE_SIZE
 from unsubsvc.core.tokens import Purpose, TokenPayload, TokenSigner
 from unsubsvc.db.models import MailingList, Subscriber, Topic
-from unsubsvc.web import context
-from unsubsvc.web.extensions import db
+from unsubsvc.web.context import runtime_of
 
 # Gmail's web client answering the mailto: link, as Postfix's local(8) stores it:
 # the long subject folded before the token, a multipart/alternative body.
@@ -136,7 +143,7 @@ def news(app: Flask) -> int:
 @pytest.mark.parametrize("crlf", [False, True], ids=["lf", "crlf"])
 @pytest.mark.parametrize("kind", list(MESSAGES))
 def test_a_mailed_request_unsubscribes(
-    app: Flask, runner: FlaskCliRunner, news: int, kind: str, crlf: bool
+    app: Flask, runner: CommandRunner, news: int, kind: str, crlf: bool
 ) -> None:
     token = links_for(app).token
     result = runner.invoke(args=["inbound"], input=delivered(MESSAGES[kind], token, crlf=crlf))
@@ -154,7 +161,7 @@ def test_a_mailed_request_unsubscribes(
 
 
 def test_a_topic_token_unsubscribes_only_that_topic(
-    app: Flask, runner: FlaskCliRunner, news: int
+    app: Flask, runner: CommandRunner, news: int
 ) -> None:
     token = links_for(app, topic="product", campaign="spring").token
     result = runner.invoke(args=["inbound"], input=delivered(GMAIL, token, crlf=True))
@@ -167,9 +174,7 @@ def test_a_topic_token_unsubscribes_only_that_topic(
     assert event["topic_id"] is not None
 
 
-def test_a_repeat_changes_nothing_and_exits_0(
-    app: Flask, runner: FlaskCliRunner, news: int
-) -> None:
+def test_a_repeat_changes_nothing_and_exits_0(app: Flask, runner: CommandRunner, news: int) -> None:
     message = delivered(APPLE, links_for(app).token)
     assert runner.invoke(args=["inbound"], input=message).exit_code == EX_OK
     before = snapshot(app)
@@ -181,7 +186,7 @@ def test_a_repeat_changes_nothing_and_exits_0(
 
 
 def test_reads_the_message_from_a_file(
-    app: Flask, runner: FlaskCliRunner, news: int, tmp_path: Path
+    app: Flask, runner: CommandRunner, news: int, tmp_path: Path
 ) -> None:
     path = tmp_path / "request.eml"
     path.write_bytes(delivered(GMAIL, links_for(app).token))
@@ -202,7 +207,7 @@ def test_reads_the_message_from_a_file(
     ids=["empty", "binary-junk", "no-token", "token-like-garbage", "oversized"],
 )
 def test_junk_exits_65_and_changes_nothing(
-    app: Flask, runner: FlaskCliRunner, news: int, message: bytes
+    app: Flask, runner: CommandRunner, news: int, message: bytes
 ) -> None:
     links_for(app)
     before = snapshot(app)
@@ -227,7 +232,7 @@ def test_junk_exits_65_and_changes_nothing(
     ids=["tampered", "foreign-key", "preferences-token"],
 )
 def test_a_token_that_is_not_genuine_exits_65_and_changes_nothing(
-    app: Flask, runner: FlaskCliRunner, news: int, forge: Callable[[Flask], str]
+    app: Flask, runner: CommandRunner, news: int, forge: Callable[[Flask], str]
 ) -> None:
     token = forge(app)
     before = snapshot(app)
@@ -241,13 +246,11 @@ def test_a_token_that_is_not_genuine_exits_65_and_changes_nothing(
 def _payload(app: Flask) -> TokenPayload:
     """Return the payload a genuine token for Ann carries."""
     token = links_for(app).token
-    with app.app_context():
-        return context.minter().signer.verify(Purpose.UNSUBSCRIBE, token)
+    return runtime_of(app).minter.signer.verify(Purpose.UNSUBSCRIBE, token)
 
 
 def _now(app: Flask) -> datetime:
-    with app.app_context():
-        return context.now()
+    return runtime_of(app).now()
 
 
 @pytest.mark.parametrize(
@@ -256,12 +259,12 @@ def _now(app: Flask) -> datetime:
     ids=["list-deleted", "subscriber-deleted", "topic-deleted"],
 )
 def test_a_token_for_something_deleted_exits_67(
-    app: Flask, runner: FlaskCliRunner, news: int, model: type, topic: str | None
+    app: Flask, runner: CommandRunner, news: int, model: type, topic: str | None
 ) -> None:
     token = links_for(app, topic=topic).token
-    with app.app_context():
-        db.session.execute(sa.delete(model))
-        db.session.commit()
+    with transaction(app) as session:
+        session.execute(sa.delete(model))
+        session.commit()
     before = snapshot(app)
     result = runner.invoke(args=["inbound"], input=delivered(PLUS_ADDRESS, token))
     assert result.exit_code == EX_NOUSER, result.output
@@ -273,11 +276,8 @@ def test_an_unreachable_database_exits_75(
     app: Flask, make_app: Callable[..., Flask], news: int, tmp_path: Path
 ) -> None:
     token = links_for(app).token
-    down = make_app(
-        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}"},
-        tables=False,
-    )
-    runner = down.test_cli_runner()
+    down = make_app(tables=False, database_url=f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}")
+    runner = runner_for(down)
     result = runner.invoke(args=["inbound"], input=delivered(GMAIL, token, crlf=True))
     assert result.exit_code == EX_TEMPFAIL, result.output
     assert "try again later" in result.stderr

@@ -12,9 +12,8 @@ from pathlib import Path
 import dkim
 import pytest
 from flask import Flask
-from flask.testing import FlaskCliRunner
 
-from tests.helpers import links_for, make_list, path_of, snapshot, status
+from tests.helpers import CommandRunner, links_for, make_list, path_of, runner_for, snapshot, status
 from unsubsvc.core import dkim_signing as ds
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -26,7 +25,7 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def keygen(
-    runner: FlaskCliRunner, folder: Path, algorithm: str = "rsa-sha256", selector: str = "s1"
+    runner: CommandRunner, folder: Path, algorithm: str = "rsa-sha256", selector: str = "s1"
 ) -> tuple[Path, Path]:
     """Make a key with ``unsubsvc keygen``; return the key file and a file of its TXT record."""
     keyfile = folder / f"{selector}.key"
@@ -57,7 +56,7 @@ def lookup(*record_files: Path) -> ds.DnsFunc:
 
 
 def sign(
-    runner: FlaskCliRunner,
+    runner: CommandRunner,
     keyfile: Path,
     *extra: str,
     message: bytes = MESSAGE,
@@ -101,14 +100,14 @@ def h_tag(message: bytes) -> list[str]:
     return "".join(found.group(1).split()).split(":")
 
 
-def check(runner: FlaskCliRunner, message: bytes, *args: str) -> tuple[int, dict[str, object]]:
+def check(runner: CommandRunner, message: bytes, *args: str) -> tuple[int, dict[str, object]]:
     result = runner.invoke(args=["check", "--json", *args], input=message)
     return result.exit_code, json.loads(result.stdout)
 
 
 @pytest.mark.parametrize("algorithm", ["rsa-sha256", "ed25519-sha256"], ids=["rsa", "ed25519"])
 def test_signed_message_verifies_with_the_keygen_record(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path, algorithm: str
+    app: Flask, runner: CommandRunner, tmp_path: Path, algorithm: str
 ) -> None:
     make_list(app)
     keyfile, records = keygen(runner, tmp_path, algorithm)
@@ -120,9 +119,7 @@ def test_signed_message_verifies_with_the_keygen_record(
     assert report["ok"] is True
 
 
-def test_h_covers_the_list_headers_twice(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path
-) -> None:
+def test_h_covers_the_list_headers_twice(app: Flask, runner: CommandRunner, tmp_path: Path) -> None:
     make_list(app)
     keyfile, _ = keygen(runner, tmp_path)
     names = h_tag(sign(runner, keyfile))
@@ -133,7 +130,7 @@ def test_h_covers_the_list_headers_twice(
 
 
 def test_list_unsubscribe_is_byte_for_byte_the_header_lines(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+    app: Flask, runner: CommandRunner, tmp_path: Path
 ) -> None:
     make_list(app)
     keyfile, _ = keygen(runner, tmp_path)
@@ -148,7 +145,7 @@ def test_list_unsubscribe_is_byte_for_byte_the_header_lines(
 
 
 def test_the_signed_uri_unsubscribes_with_one_click(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+    app: Flask, runner: CommandRunner, tmp_path: Path
 ) -> None:
     make_list(app)
     keyfile, _ = keygen(runner, tmp_path)
@@ -164,7 +161,7 @@ def test_the_signed_uri_unsubscribes_with_one_click(
 
 
 def test_a_changed_list_unsubscribe_fails_verify_and_check(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+    app: Flask, runner: CommandRunner, tmp_path: Path
 ) -> None:
     make_list(app)
     keyfile, records = keygen(runner, tmp_path)
@@ -181,7 +178,7 @@ def test_a_changed_list_unsubscribe_fails_verify_and_check(
 
 
 def test_a_second_list_unsubscribe_breaks_the_signature(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+    app: Flask, runner: CommandRunner, tmp_path: Path
 ) -> None:
     make_list(app)
     keyfile, records = keygen(runner, tmp_path)
@@ -193,7 +190,7 @@ def test_a_second_list_unsubscribe_breaks_the_signature(
 
 
 def test_also_ed25519_adds_a_second_signature_under_the_rsa_one(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+    app: Flask, runner: CommandRunner, tmp_path: Path
 ) -> None:
     make_list(app)
     rsa_key, rsa_records = keygen(runner, tmp_path)
@@ -207,7 +204,7 @@ def test_also_ed25519_adds_a_second_signature_under_the_rsa_one(
 
 
 def test_sign_mbox_signs_each_message_for_its_recipient(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+    app: Flask, runner: CommandRunner, tmp_path: Path
 ) -> None:
     make_list(app)
     keyfile, records = keygen(runner, tmp_path)
@@ -279,7 +276,7 @@ def test_sign_mbox_signs_each_message_for_its_recipient(
     ids=["no-to", "no-address", "bad-address", "already-has-header"],
 )
 def test_sign_mbox_names_the_bad_message_and_writes_nothing(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path, old: bytes, new: bytes, expected: str
+    app: Flask, runner: CommandRunner, tmp_path: Path, old: bytes, new: bytes, expected: str
 ) -> None:
     make_list(app)
     keyfile, _ = keygen(runner, tmp_path)
@@ -312,7 +309,7 @@ def test_sign_mbox_names_the_bad_message_and_writes_nothing(
 
 
 def test_keygen_writes_a_private_key_and_refuses_to_overwrite(
-    runner: FlaskCliRunner, tmp_path: Path
+    runner: CommandRunner, tmp_path: Path
 ) -> None:
     keyfile, records = keygen(runner, tmp_path)
     assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
@@ -330,7 +327,7 @@ def test_keygen_writes_a_private_key_and_refuses_to_overwrite(
 
 
 def test_keygen_prints_zone_file_strings_that_check_reads(
-    runner: FlaskCliRunner, tmp_path: Path
+    runner: CommandRunner, tmp_path: Path
 ) -> None:
     result = runner.invoke(
         args=["keygen", "--selector", "s1", "--domain", DOMAIN, "--output", str(tmp_path / "k")]
@@ -366,7 +363,7 @@ def test_keygen_prints_zone_file_strings_that_check_reads(
     ids=["no-headers", "http-uri", "two-list-unsubscribe", "encoded-word"],
 )
 def test_check_fails_a_broken_unsigned_message_with_named_checks(
-    runner: FlaskCliRunner, headers: str, failed: set[str]
+    runner: CommandRunner, headers: str, failed: set[str]
 ) -> None:
     exit_code, report = check(runner, headers.encode() + MESSAGE)
     assert exit_code == 1
@@ -374,7 +371,7 @@ def test_check_fails_a_broken_unsigned_message_with_named_checks(
 
 
 def test_check_fails_when_h_lacks_list_unsubscribe_post(
-    runner: FlaskCliRunner, tmp_path: Path
+    runner: CommandRunner, tmp_path: Path
 ) -> None:
     keyfile, records = keygen(runner, tmp_path)
     message = (
@@ -388,7 +385,7 @@ def test_check_fails_when_h_lacks_list_unsubscribe_post(
 
 
 def test_check_reads_a_file_and_renders_for_people(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+    app: Flask, runner: CommandRunner, tmp_path: Path
 ) -> None:
     make_list(app)
     keyfile, records = keygen(runner, tmp_path)
@@ -401,7 +398,7 @@ def test_check_reads_a_file_and_renders_for_people(
 
 
 def test_check_without_records_skips_verification_unless_strict(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+    app: Flask, runner: CommandRunner, tmp_path: Path
 ) -> None:
     make_list(app)
     keyfile, _ = keygen(runner, tmp_path)
@@ -424,7 +421,7 @@ def test_check_without_records_skips_verification_unless_strict(
     ids=["output-without-mbox", "mbox-without-output", "no-recipient", "ed25519-half"],
 )
 def test_sign_usage_errors(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path, args: list[str], message: str
+    app: Flask, runner: CommandRunner, tmp_path: Path, args: list[str], message: str
 ) -> None:
     make_list(app)
     keyfile, _ = keygen(runner, tmp_path)
@@ -458,7 +455,7 @@ def test_sign_usage_errors(
     ids=["unknown-list", "already-has-header", "wrong-key", "bad-address"],
 )
 def test_sign_errors_exit_1_and_write_nothing(
-    app: Flask, runner: FlaskCliRunner, tmp_path: Path, case: str, expected: str
+    app: Flask, runner: CommandRunner, tmp_path: Path, case: str, expected: str
 ) -> None:
     make_list(app)
     keyfile, _ = keygen(runner, tmp_path)
@@ -492,7 +489,7 @@ def test_keygen_and_check_need_no_database(
 ) -> None:
     # Nothing listens on port 1: any attempt to use the database would fail.
     monkeypatch.setenv("UNSUBSVC_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
-    runner = make_app(tables=False).test_cli_runner()
+    runner = runner_for(make_app(tables=False))
     keyfile, records = keygen(runner, tmp_path)
     message = ds.sign(
         ds.add_headers(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import pytest
 from flask import Flask, url_for
 from flask.testing import FlaskClient
@@ -15,10 +19,11 @@ def test_healthz_ok(client: FlaskClient) -> None:
     assert response.json == {"status": "ok", "database": "ok"}
 
 
-def test_healthz_503_when_database_unreachable(make_app, tmp_path) -> None:
+def test_healthz_503_when_database_unreachable(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
     app = make_app(
-        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.sqlite'}"},
-        tables=False,
+        tables=False, database_url=f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.sqlite'}"
     )
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
@@ -34,7 +39,7 @@ def requests_for_every_route(app: Flask) -> list[tuple[str, str]]:
     }
     out = []
     for rule in app.url_map.iter_rules():
-        values: dict[str, str] = {}
+        values: dict[str, Any] = {}  # url_for's **values, some of which it reads as options
         if "filename" in rule.arguments:
             values["filename"] = "style.css"
         api_values = {"name": "news", "email": "a@example.com", "campaign": "c1", "webhook_id": "1"}

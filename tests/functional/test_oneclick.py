@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from tests.helpers import count_events, events, links_for, make_list, path_of, snapshot, status
 
@@ -20,17 +22,17 @@ def uri(app: Flask) -> str:
     return path_of(links_for(app).unsubscribe_url)
 
 
-def post_urlencoded(client: FlaskClient, uri: str):
+def post_urlencoded(client: FlaskClient, uri: str) -> TestResponse:
     return client.post(uri, data=ONE_CLICK, content_type="application/x-www-form-urlencoded")
 
 
-def post_multipart(client: FlaskClient, uri: str):
+def post_multipart(client: FlaskClient, uri: str) -> TestResponse:
     return client.post(
         uri, data={"List-Unsubscribe": "One-Click"}, content_type="multipart/form-data"
     )
 
 
-def post_empty(client: FlaskClient, uri: str):
+def post_empty(client: FlaskClient, uri: str) -> TestResponse:
     return client.post(uri)
 
 
@@ -39,7 +41,9 @@ def post_empty(client: FlaskClient, uri: str):
     [post_urlencoded, post_multipart, post_empty],
     ids=["urlencoded", "multipart", "no-body"],
 )
-def test_one_click_post_unsubscribes_like_a_mail_client(app: Flask, uri: str, send) -> None:
+def test_one_click_post_unsubscribes_like_a_mail_client(
+    app: Flask, uri: str, send: Callable[[FlaskClient, str], TestResponse]
+) -> None:
     client = app.test_client(use_cookies=False)
 
     response = send(client, uri)

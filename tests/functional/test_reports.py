@@ -7,15 +7,18 @@ import io
 import json
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskCliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ApiClient
-from tests.helpers import links_for, make_list, path_of
+from tests.conftest import ApiClient, FakeClock
+from tests.helpers import CommandRunner, links_for, make_list, path_of, runner_for, transaction
+from unsubsvc.core.events import Channel, EventKind
+from unsubsvc.core.reporting import is_lost_unsubscribe, is_save
+from unsubsvc.db.models import Event, MailingList
 from unsubsvc.services import counters
-from unsubsvc.web.extensions import db
+from unsubsvc.web.context import runtime_of
 
 CONTRACT_FIELDS = {
     "campaign", "list", "delivered", "unsubscribes", "unsubscribe_rate", "band",
@@ -28,20 +31,25 @@ def one_click(app: Flask, email: str, campaign: str) -> None:
     assert app.test_client().post(uri, data="List-Unsubscribe=One-Click").status_code == 200
 
 
-def report_json(runner: FlaskCliRunner, *args: str) -> dict[str, dict[str, Any]]:
+def sent(response: Any, status: int) -> None:
+    """Check that an action sent over HTTP was answered as it should be (else it did nothing)."""
+    assert response.status_code == status, response.get_data(as_text=True)
+
+
+def report_json(runner: CommandRunner, *args: str) -> dict[str, dict[str, Any]]:
     result = runner.invoke(args=["report", "--format", "json", *args])
     assert result.exit_code == 0, result.output
     return {row["campaign"]: row for row in json.loads(result.stdout)["campaigns"]}
 
 
-def deliver(runner: FlaskCliRunner, campaign: str, count: int, *extra: str) -> None:
+def deliver(runner: CommandRunner, campaign: str, count: int, *extra: str) -> None:
     result = runner.invoke(
         args=["delivered", "--list", "news", "--campaign", campaign, "--count", str(count), *extra]
     )
     assert result.exit_code == 0, result.output
 
 
-def test_rates_bands_and_parts_that_add_up(app: Flask, runner: FlaskCliRunner) -> None:
+def test_rates_bands_and_parts_that_add_up(app: Flask, runner: CommandRunner) -> None:
     make_list(app)
     deliver(runner, "c50", 6_000, "--sent-at", "2026-03-01T09:00:00Z")
     deliver(runner, "c50", 4_000)  # delivered in several parts adds up
@@ -66,9 +74,7 @@ def test_rates_bands_and_parts_that_add_up(app: Flask, runner: FlaskCliRunner) -
     assert list(rows) == ["c50", "zero", "c51"]
 
 
-def test_complaint_counts_as_a_complaint(
-    app: Flask, api: ApiClient, runner: FlaskCliRunner
-) -> None:
+def test_complaint_counts_as_a_complaint(app: Flask, api: ApiClient, runner: CommandRunner) -> None:
     make_list(app)
     deliver(runner, "c1", 1_000)
     api.post("/lists/news/complaints", {"email": "x@example.com", "campaign": "c1"})
@@ -85,7 +91,7 @@ def test_complaint_counts_as_a_complaint(
     )
 
 
-def test_csv_has_the_same_numbers(app: Flask, runner: FlaskCliRunner) -> None:
+def test_csv_has_the_same_numbers(app: Flask, runner: CommandRunner) -> None:
     make_list(app)
     deliver(runner, "c1", 2_000)
     for i in range(7):
@@ -102,15 +108,105 @@ def test_csv_has_the_same_numbers(app: Flask, runner: FlaskCliRunner) -> None:
     assert runner.invoke(args=["report", "--list", "nope"]).exit_code == 1
 
 
-def test_report_filters_by_time(app: Flask, runner: FlaskCliRunner) -> None:
+def test_report_filters_by_time(app: Flask, runner: CommandRunner) -> None:
     make_list(app)
     deliver(runner, "march", 10, "--sent-at", "2026-03-01T00:00:00Z")
     deliver(runner, "april", 10, "--sent-at", "2026-04-01T00:00:00Z")
     rows = report_json(runner, "--since", "2026-03-15", "--until", "2026-05-01")
     assert list(rows) == ["april"]
+    # A campaign without a send time counts from when it was first seen (the clock: 09:30).
+    deliver(runner, "unsent", 10)
+    before = report_json(runner, "--since", "2026-03-01T00:00Z", "--until", "2026-03-02T09:30Z")
+    assert list(before) == ["march"]  # --since is inclusive, --until exclusive
+    assert list(report_json(runner, "--since", "2026-03-02T09:30Z")) == ["unsent", "april"]
+    assert list(report_json(runner, "--list", "news")) == ["march", "unsent", "april"]
 
 
-def test_exit_reasons_report(app: Flask, runner: FlaskCliRunner) -> None:
+FORMULA = '=HYPERLINK("x")'
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_inert(app: Flask, runner: CommandRunner) -> None:
+    make_list(app)
+    deliver(runner, FORMULA, 100)
+    deliver(runner, "+plain", 100, "--segment", "@everyone")
+    result = runner.invoke(args=["report", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    formula, plain = csv.DictReader(io.StringIO(result.stdout))
+    assert formula["campaign"] == "'" + FORMULA
+    assert (plain["campaign"], plain["segment"]) == ("'+plain", "'@everyone")
+    assert result.stdout.endswith("\n") and "\r" not in result.stdout
+    # JSON and the table are not spreadsheets: the names stay as they are.
+    assert list(report_json(runner)) == [FORMULA, "+plain"]
+    assert FORMULA in runner.invoke(args=["report"]).stdout
+
+
+def test_timing_in_every_format(app: Flask, runner: CommandRunner, clock: FakeClock) -> None:
+    make_list(app)
+    deliver(runner, "c1", 1_000, "--sent-at", clock.now.isoformat())
+    for minutes, email in ((5, "a@example.com"), (10, "b@example.com"), (170, "c@example.com")):
+        clock.advance(minutes=minutes)
+        one_click(app, email, "c1")
+    deliver(runner, "unsent", 1_000)
+
+    def timing(campaign: str, *fmt: str) -> str:
+        args = ["report", "timing", "--list", "news", "--campaign", campaign, *fmt]
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    found = json.loads(timing("c1"))
+    assert timing("c1", "--format", "json") == timing("c1")  # JSON stays the default
+    assert list(found) == ["sent_at", "first_hour", "later", "first_hour_share", "hint",
+                           "bucket_minutes", "histogram"]  # fmt: skip
+    assert (found["first_hour"], found["later"], found["bucket_minutes"]) == (2, 1, 10)
+    assert found["histogram"] == [1, 1] + [0] * 10 + [1]  # 5, 15 and 185 minutes after
+    rows = list(csv.DictReader(io.StringIO(timing("c1", "--format", "csv"))))
+    assert [int(r["unsubscribes"]) for r in rows] == found["histogram"]
+    assert (rows[0]["minutes_from"], rows[0]["minutes_to"]) == ("0", "10")
+    assert (rows[-1]["minutes_from"], rows[-1]["minutes_to"]) == ("120", "")
+    table = timing("c1", "--format", "table")
+    assert table.splitlines()[0].split() == ["minutes_from", "minutes_to", "unsubscribes"]
+    assert "First hour after the send: 2 (66.7 %); later: 1." in table
+    # Without a send time there is nothing to split: JSON says so with the keys it always had.
+    assert json.loads(timing("unsent")) == {
+        "sent_at": None, "first_hour": None, "later": None, "hint": None, "histogram": [],
+    }  # fmt: skip
+    assert timing("unsent", "--format", "csv") == "minutes_from,minutes_to,unsubscribes\n"
+    assert "No send time was recorded" in timing("unsent", "--format", "table")
+
+
+def test_sql_predicates_agree_with_the_core_rules(app: Flask, clock: FakeClock) -> None:
+    """``counters``' SQL for a save and a lost unsubscribe selects what the core's rules say."""
+    make_list(app)
+    details = (None, {"cause": "complaint"}, {"downgrade": True}, {"downgrade": False})
+    with transaction(app) as session:
+        mailing_list = session.scalars(sa.select(MailingList)).one()
+        for kind in EventKind:
+            for channel in Channel:
+                for topic_id in (None, mailing_list.topics[0].id):
+                    for detail in details:
+                        session.add(Event(occurred_at=clock.now, kind=kind.value,
+                                          channel=channel.value, list_id=mailing_list.id,
+                                          topic_id=topic_id, detail=detail))  # fmt: skip
+        session.flush()
+        every = session.scalars(sa.select(Event)).all()
+
+        def chosen(clause: Any) -> set[int]:
+            return set(session.scalars(sa.select(Event.id).where(clause)))
+
+        def ruled(rule: Any) -> set[int]:
+            return {
+                e.id
+                for e in every
+                if rule(e.kind, e.channel, topic_scoped=e.topic_id is not None, detail=e.detail)
+            }
+
+        lost, saved = chosen(counters.lost_unsubscribe_clause()), chosen(counters.save_clause())
+        assert lost == ruled(is_lost_unsubscribe) and saved == ruled(is_save)
+        assert lost and saved and not lost & saved and len(lost | saved) < len(every)
+
+
+def test_exit_reasons_report(app: Flask, runner: CommandRunner) -> None:
     from tests.helpers import csrf_token
 
     make_list(app)
@@ -155,50 +251,51 @@ def test_counters_agree_with_a_recount(app: Flask, api: ApiClient, actions: list
     from unsubsvc.core.tokens import Purpose
     from unsubsvc.services import preferences as prefs
     from unsubsvc.services import unsubscribe as svc
-    from unsubsvc.web import context
 
-    with app.app_context():
-        if not db.session.execute(db.text("SELECT 1 FROM mailing_list")).first():
-            make_list(app)
+    with transaction(app) as session:
+        exists = session.execute(sa.text("SELECT 1 FROM mailing_list")).first()
+    if not exists:
+        make_list(app)
     for action, who, campaign in actions:
         email = f"r{who}@example.com"
         if action == "one_click":
-            one_click(app, email, campaign or "c0")
+            one_click(app, email, campaign or "c0")  # checks for 200 itself
         elif action == "topic_click":
             uri = path_of(links_for(app, email, campaign=campaign, topic="events").unsubscribe_url)
-            app.test_client().post(uri)
+            sent(app.test_client().post(uri), 200)
         elif action == "complaint":
-            api.post("/lists/news/complaints", {"email": email, "campaign": campaign})
+            sent(api.post("/lists/news/complaints", {"email": email, "campaign": campaign}), 200)
         elif action == "bounce":
-            api.post("/lists/news/bounces", {"email": email, "campaign": campaign})
+            sent(api.post("/lists/news/bounces", {"email": email, "campaign": campaign}), 200)
         elif action == "resubscribe":
-            api.post(f"/lists/news/recipients/{email}/resubscribe", {"reason": "property test"})
+            path = f"/lists/news/recipients/{email}/resubscribe"
+            sent(api.post(path, {"reason": "property test"}), 200)
         elif action == "deliver":
-            api.post(f"/lists/news/campaigns/{campaign or 'c0'}/deliveries", {"count": who * 100})
+            path = f"/lists/news/campaigns/{campaign or 'c0'}/deliveries"
+            sent(api.post(path, {"count": who * 100}), 201)
         else:
             links = links_for(app, email, campaign=campaign)
-            with app.app_context():
-                payload = context.minter().signer.verify(
+            runtime = runtime_of(app)
+            with transaction(app) as session:
+                payload = runtime.minter.signer.verify(
                     Purpose.PREFERENCES, path_of(links.preferences_url).rsplit("/", 1)[1]
                 )
-                target = svc.resolve(db.session(), payload)
-                now = context.now()
+                target = svc.resolve(session, payload)
+                now = runtime.now()
                 if action == "downgrade":
-                    prefs.set_frequency(db.session(), target, "monthly", now=now)
-                    prefs.set_frequency(
-                        db.session(), target, "weekly", now=now
-                    )  # an upgrade: no save
+                    prefs.set_frequency(session, target, "monthly", now=now)
+                    prefs.set_frequency(session, target, "weekly", now=now)  # an upgrade: no save
                 elif action == "pause":
-                    prefs.pause(db.session(), target, "2w", now=now)
+                    prefs.pause(session, target, "2w", now=now)
                 else:
-                    prefs.set_topics(db.session(), target, ["product"], now=now)
-    with app.app_context():
-        assert counters.stored(db.session()) == counters.recount(db.session())
+                    prefs.set_topics(session, target, ["product"], now=now)
+    with transaction(app) as session:
+        assert counters.stored(session) == counters.recount(session)
 
 
 def test_demo_history_is_consistent_with_the_live_path(make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(tables=False)
-    runner = app.test_cli_runner()
+    runner = runner_for(app)
     result = runner.invoke(args=["demo", "--no-serve", "--campaigns", "8", "--recipients", "600"])
     assert result.exit_code == 0, result.output
     rows = report_json(runner)
@@ -206,14 +303,18 @@ def test_demo_history_is_consistent_with_the_live_path(make_app) -> None:  # typ
     assert len(weekly) == 8
     assert all(r["delivered"] > 0 for r in weekly)
     assert sum(r["unsubscribes"] for r in weekly) > 0
-    with app.app_context():
-        assert counters.stored(db.session()) == counters.recount(db.session())
-    # Running it again does not write the history twice.
-    runner.invoke(args=["demo", "--no-serve", "--campaigns", "8", "--recipients", "600"])
-    assert len(report_json(runner)) == len(rows)
+    with transaction(app) as session:
+        assert counters.stored(session) == counters.recount(session)
+    assert "Wrote 8 sends to 600 subscribers" in result.output
+    # Running it again does not write the history twice: it says so, and the report is the same.
+    again = runner.invoke(args=["demo", "--no-serve", "--campaigns", "8", "--recipients", "600"])
+    assert again.exit_code == 0, again.output
+    assert "Wrote" not in again.output
+    assert "Demo list 'newsletter' is ready." in again.output
+    assert report_json(runner) == rows
 
 
-def test_breakdowns_by_segment_source_topic_and_trend(app: Flask, runner: FlaskCliRunner) -> None:
+def test_breakdowns_by_segment_source_topic_and_trend(app: Flask, runner: CommandRunner) -> None:
     make_list(app)
     deliver(
         runner, "c1", 1_000, "--segment", "eu", "--source", "form", "--sent-at", "2026-03-01T09:00Z"
@@ -247,7 +348,7 @@ def test_breakdowns_by_segment_source_topic_and_trend(app: Flask, runner: FlaskC
     assert runner.invoke(args=["report", "by", "colour"]).exit_code == 2
 
 
-def test_list_niche_puts_a_benchmark_beside_the_rate(app: Flask, runner: FlaskCliRunner) -> None:
+def test_list_niche_puts_a_benchmark_beside_the_rate(app: Flask, runner: CommandRunner) -> None:
     make_list(app)
     assert runner.invoke(args=["list", "niche", "news", "astrology"]).exit_code == 1
     assert runner.invoke(args=["list", "niche", "news", "nonprofit"]).exit_code == 0

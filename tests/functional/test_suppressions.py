@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from tests.conftest import ApiClient
-from tests.helpers import make_list
+from tests.helpers import make_list, transaction
 from unsubsvc.db.models import Event
 
 
@@ -84,11 +84,9 @@ def test_every_change_exactly_once_while_changes_keep_arriving(app: Flask, api: 
     assert errors == []
     # One last poll after everything is committed finds nothing new.
     assert api.get("/suppressions", query_string={"cursor": cursor}).json["changes"] == []
-    with app.app_context():
-        from unsubsvc.web.extensions import db
-
+    with transaction(app) as session:
         committed = list(
-            db.session.scalars(
+            session.scalars(
                 sa.select(Event.seq)
                 .where(Event.kind.in_(["unsubscribe", "resubscribe"]))
                 .order_by(Event.seq)

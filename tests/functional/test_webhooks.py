@@ -18,11 +18,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskCliRunner
-from sqlalchemy.orm import Session
 
 from tests.conftest import FakeClock
-from tests.helpers import links_for, make_list, path_of
+from tests.helpers import CommandRunner, links_for, make_list, path_of, transaction
 from unsubsvc.cli import webhooks as cli_webhooks
 from unsubsvc.core.errors import InvalidInput, NotFound
 from unsubsvc.core.events import Channel
@@ -38,8 +36,7 @@ from unsubsvc.services.webhooks import (
     http_post,
     list_endpoints,
 )
-from unsubsvc.web import context
-from unsubsvc.web.extensions import db
+from unsubsvc.web.context import runtime_of
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 ANN = "ann@example.com"
@@ -159,36 +156,37 @@ def one_click(app: Flask, email: str) -> None:
 def resubscribe(app: Flask, email: str) -> None:
     """Undo the unsubscribe, as the preference center's undo does."""
     token = links_for(app, email).token
-    with app.app_context():
-        payload = context.minter().signer.verify(Purpose.UNSUBSCRIBE, token, now=context.now())
-        target = unsubscribe_service.resolve(db.session(), payload)
+    with transaction(app) as session:
+        payload = runtime_of(app).minter.signer.verify(
+            Purpose.UNSUBSCRIBE, token, now=runtime_of(app).now()
+        )
+        target = unsubscribe_service.resolve(session, payload)
         outcome = unsubscribe_service.resubscribe(
-            db.session(), target, channel=Channel.PREFERENCE_CENTER, now=context.now()
+            session, target, channel=Channel.PREFERENCE_CENTER, now=runtime_of(app).now()
         )
         assert outcome.changed
 
 
 def add_hook(app: Flask, url: str) -> tuple[int, str]:
-    with app.app_context():
-        webhook, secret = add_endpoint(db.session(), url, now=context.now())
+    with transaction(app) as session:
+        webhook, secret = add_endpoint(session, url, now=runtime_of(app).now())
         return webhook.id, secret
 
 
 def deliver(app: Flask, clock: FakeClock, **kwargs: Any) -> DeliveryStats:
-    with app.app_context():
-        return deliver_due(db.session(), now=clock, **kwargs)
+    return deliver_due(runtime_of(app).unit_of_work, now=clock, **kwargs)
 
 
 def outbox(app: Flask) -> list[WebhookDelivery]:
-    with app.app_context():
-        rows = list(db.session.scalars(sa.select(WebhookDelivery).order_by(WebhookDelivery.id)))
-        db.session.expunge_all()
+    with transaction(app) as session:
+        rows = list(session.scalars(sa.select(WebhookDelivery).order_by(WebhookDelivery.id)))
+        session.expunge_all()
         return rows
 
 
 def attempts(app: Flask, delivery_id: int) -> list[tuple[datetime, int | None, str | None]]:
-    with app.app_context():
-        rows = db.session.scalars(
+    with transaction(app) as session:
+        rows = session.scalars(
             sa.select(WebhookAttempt)
             .where(WebhookAttempt.delivery_id == delivery_id)
             .order_by(WebhookAttempt.id)
@@ -197,8 +195,8 @@ def attempts(app: Flask, delivery_id: int) -> list[tuple[datetime, int | None, s
 
 
 def event_ids(app: Flask) -> list[int]:
-    with app.app_context():
-        return list(db.session.scalars(sa.select(Event.id).order_by(Event.id)))
+    with transaction(app) as session:
+        return list(session.scalars(sa.select(Event.id).order_by(Event.id)))
 
 
 def emails_and_types(receiver: Receiver) -> list[tuple[str, str]]:
@@ -425,8 +423,8 @@ def test_a_disabled_endpoint_gets_nothing_new(
     try:
         new_id, _ = add_hook(app, other.url)
         one_click(app, ANN)  # owed to both, not yet sent
-        with app.app_context():
-            disable_endpoint(db.session(), old_id, now=clock.now)
+        with transaction(app) as session:
+            disable_endpoint(session, old_id, now=clock.now)
         one_click(app, BOB)  # owed to the active endpoint only
 
         assert deliver(app, clock) == DeliveryStats(attempted=2, delivered=2, failed=0)
@@ -440,18 +438,18 @@ def test_a_disabled_endpoint_gets_nothing_new(
         (new_id, False),
         (new_id, False),
     ]
-    with app.app_context():
-        listed = list_endpoints(db.session())
+    with transaction(app) as session:
+        listed = list_endpoints(session)
         assert [(e.id, e.active, e.pending) for e in listed] == [
             (old_id, False, 1),
             (new_id, True, 0),
         ]
         assert listed[0].disabled_at == clock.now
         clock.advance(minutes=1)
-        disable_endpoint(db.session(), old_id, now=clock.now)  # again: keeps the first date
-        assert list_endpoints(db.session())[0].disabled_at == clock.now - timedelta(minutes=1)
+        disable_endpoint(session, old_id, now=clock.now)  # again: keeps the first date
+        assert list_endpoints(session)[0].disabled_at == clock.now - timedelta(minutes=1)
         with pytest.raises(NotFound):
-            disable_endpoint(db.session(), 999, now=clock.now)
+            disable_endpoint(session, 999, now=clock.now)
 
 
 @pytest.mark.parametrize(
@@ -480,15 +478,15 @@ def test_a_disabled_endpoint_gets_nothing_new(
     ],
 )
 def test_add_endpoint_refuses_what_is_not_an_http_url(app: Flask, url: str) -> None:
-    with app.app_context(), pytest.raises(InvalidInput):
-        add_endpoint(db.session(), url, now=context.now())
+    with transaction(app) as session, pytest.raises(InvalidInput):
+        add_endpoint(session, url, now=runtime_of(app).now())
 
 
 # --- (e) the command line ---------------------------------------------------------------------
 
 
 def test_cli_add_list_deliver_disable(
-    app: Flask, runner: FlaskCliRunner, clock: FakeClock, receiver: Receiver
+    app: Flask, runner: CommandRunner, clock: FakeClock, receiver: Receiver
 ) -> None:
     make_list(app)
     added = runner.invoke(args=["webhooks", "add", receiver.url])
@@ -533,7 +531,7 @@ def test_cli_add_list_deliver_disable(
     ids=["bad-url", "unknown-id"],
 )
 def test_cli_reports_errors_with_exit_1(
-    runner: FlaskCliRunner, args: list[str], message: str
+    runner: CommandRunner, args: list[str], message: str
 ) -> None:
     result = runner.invoke(args=args)
     assert result.exit_code == 1
@@ -570,7 +568,7 @@ class FakeProcess:
     ids=["on", "off", "default-off"],
 )
 def test_serve_runs_the_deliverer_alongside_only_when_asked(
-    runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch, flag: list[str], expected: list[str]
+    runner: CommandRunner, monkeypatch: pytest.MonkeyPatch, flag: list[str], expected: list[str]
 ) -> None:
     import unsubsvc.serving
 
@@ -629,8 +627,8 @@ def test_a_post_that_raises_leaves_the_row_pending_with_the_error(
     def broken(url: str, body: bytes, headers: dict[str, str]) -> int:
         raise ConnectionResetError(104, "Connection reset by peer")
 
-    with app.app_context():
-        stats = deliver_due(db.session(), post=broken, now=clock.now)  # a fixed time works too
+    # a fixed time works too
+    stats = deliver_due(runtime_of(app).unit_of_work, post=broken, now=clock.now)
 
     assert stats == DeliveryStats(attempted=1, delivered=0, failed=1)
     [row] = outbox(app)
@@ -705,18 +703,14 @@ def test_two_deliverers_never_send_a_row_twice_on_postgresql(
     one_click(app, BOB)
     meanwhile: list[DeliveryStats] = []
 
-    with app.app_context():
-        second = Session(db.engine)
-        try:
+    transactions = runtime_of(app).unit_of_work
 
-            def post_while_another_runs(url: str, body: bytes, headers: dict[str, str]) -> int:
-                if not meanwhile:  # Ann's first row is locked by the outer run right now
-                    meanwhile.append(deliver_due(second, now=clock))
-                return http_post(url, body, headers)
+    def post_while_another_runs(url: str, body: bytes, headers: dict[str, str]) -> int:
+        if not meanwhile:  # Ann's first row is locked by the outer run right now
+            meanwhile.append(deliver_due(transactions, now=clock))
+        return http_post(url, body, headers)
 
-            first = deliver_due(db.session(), post=post_while_another_runs, now=clock)
-        finally:
-            second.close()
+    first = deliver_due(transactions, post=post_while_another_runs, now=clock)
 
     assert meanwhile == [DeliveryStats(attempted=1, delivered=1, failed=0)]  # Bob's only
     assert first == DeliveryStats(attempted=2, delivered=2, failed=0)  # Ann's two

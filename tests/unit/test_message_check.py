@@ -166,6 +166,15 @@ def test_a_broken_message_fails_the_named_checks(
     assert not report.ok
 
 
+def test_an_http_uri_says_how_to_get_https(keys: Keys) -> None:
+    """A demo's http:// link fails, and the report says what to set for real mail."""
+    message = with_headers(
+        f"List-Unsubscribe: <{URI.replace('https', 'http')}>\nList-Unsubscribe-Post: {ONE_CLICK}\n"
+    )
+    report = check_message(sign(keys, message), lookup(keys))
+    assert "set UNSUBSVC_BASE_URL to an https:// address for real mail" in report.render()
+
+
 def test_h_without_list_unsubscribe_post_fails(keys: Keys) -> None:
     """dkimpy's default header list signs List-Unsubscribe but not List-Unsubscribe-Post."""
     message = with_headers(GOOD)

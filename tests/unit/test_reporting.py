@@ -1,4 +1,4 @@
-"""Unsubscribe-rate maths on hand-computed fixtures."""
+"""Unsubscribe-rate maths and rules on hand-computed fixtures."""
 
 from __future__ import annotations
 
@@ -6,14 +6,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from unsubsvc.core.events import Channel, EventKind
 from unsubsvc.core.reporting import (
     Band,
     ComplaintLevel,
+    Rates,
     band,
+    band_range,
     cohorts,
     complaint_level,
+    is_lost_unsubscribe,
+    is_save,
+    needs_a_look,
     niche_reading,
     rate,
+    rules_in_brief,
     timing_split,
     trend,
 )
@@ -81,7 +88,7 @@ def test_rolling_average_of_the_four_previous_sends() -> None:
     counts = [20, 20, 25, 20, 80, 25, 30]
     series = [(f"c{i}", T0 + timedelta(days=7 * i), n, 10_000) for i, n in enumerate(counts)]
     points = trend(series)
-    assert [p.rate for p in points] == [0.2, 0.2, 0.25, 0.2, 0.8, 0.25, 0.3]
+    assert [p.unsubscribe_rate for p in points] == [0.2, 0.2, 0.25, 0.2, 0.8, 0.25, 0.3]
     # (0.2+0.2+0.25)/3, then windows of the last four: (0.2+0.2+0.25+0.2)/4, …
     assert [p.rolling_average for p in points] == [
         None, 0.2, 0.2, 0.2167, 0.2125, 0.3625, 0.375,
@@ -103,7 +110,7 @@ def test_sends_without_deliveries_do_not_enter_the_average() -> None:
     points = trend(
         [("a", T0, 10, 10_000), ("b", T0, 3, 0), ("c", T0, 10, 10_000), ("d", T0, 40, 10_000)]
     )
-    assert points[1].rate is None
+    assert points[1].unsubscribe_rate is None
     assert points[3].rolling_average == 0.1
     assert points[3].well_above_average is True
 
@@ -150,3 +157,74 @@ def test_cohorts_split_honeymoon_from_later_sends() -> None:
     ]
     assert rows[0].honeymoon_rate == 33.3333
     assert rows[1].later_rate == 0.0
+
+
+def test_rates_follow_from_the_counts() -> None:
+    figures = Rates(delivered=10_000, unsubscribes=51, complaints=30)
+    assert (figures.unsubscribe_rate, figures.band) == (0.51, Band.INVESTIGATE)
+    assert (figures.complaint_rate, figures.complaint_level) == (0.3, ComplaintLevel.CRITICAL)
+    nothing = Rates(delivered=0, unsubscribes=2, complaints=0)
+    assert (nothing.unsubscribe_rate, nothing.band, nothing.complaint_level) == (None, None, None)
+
+
+def test_rules_in_words_follow_the_edges() -> None:
+    assert [band_range(b) for b in Band] == [
+        "below 0.2 %", "0.2 % to 0.5 %", "above 0.5 % to 1.0 %", "above 1.0 %",
+    ]  # fmt: skip
+    assert rules_in_brief() == (
+        "Bands: good < 0.2 %, acceptable ≤ 0.5 %, investigate ≤ 1 %, critical > 1 %. "
+        "Complaints: warning at 0.1 %, critical at 0.3 %."
+    )
+
+
+UNSUB, CENTER, ONE_CLICK = EventKind.UNSUBSCRIBE, Channel.PREFERENCE_CENTER, Channel.ONE_CLICK
+
+
+@pytest.mark.parametrize(
+    ("kind", "channel", "topic_scoped", "detail", "saved", "lost"),
+    [
+        (UNSUB, ONE_CLICK, False, None, False, True),
+        (UNSUB, ONE_CLICK, True, None, False, True),  # a topic link from a message: a loss
+        (UNSUB, CENTER, False, None, False, True),
+        (UNSUB, CENTER, True, None, True, False),  # a topic opt-out in the center: a save
+        (UNSUB, Channel.API, False, {"cause": "complaint"}, False, False),
+        (EventKind.PAUSE, CENTER, False, {"until": "x"}, True, False),
+        (EventKind.FREQUENCY_CHANGE, CENTER, False, {"downgrade": True}, True, False),
+        (EventKind.FREQUENCY_CHANGE, CENTER, False, {"downgrade": False}, False, False),
+        (EventKind.COMPLAINT, Channel.API, False, None, False, False),
+        (EventKind.RESUBSCRIBE, Channel.API, False, None, False, False),
+    ],
+    ids=["one-click", "topic-link", "center-list", "center-topic", "after-complaint", "pause",
+         "downgrade", "upgrade", "complaint", "resubscribe"],
+)  # fmt: skip
+def test_what_an_event_counts_as(
+    kind: str,
+    channel: str,
+    topic_scoped: bool,
+    detail: dict[str, object] | None,
+    saved: bool,
+    lost: bool,
+) -> None:
+    assert is_save(kind, channel, topic_scoped=topic_scoped, detail=detail) is saved
+    assert is_lost_unsubscribe(kind, channel, topic_scoped=topic_scoped, detail=detail) is lost
+
+
+@pytest.mark.parametrize(
+    ("band_value", "complaints", "excused", "expected"),
+    [
+        ("good", "ok", False, False),
+        ("acceptable", None, False, False),
+        ("investigate", "ok", False, True),
+        ("critical", "ok", False, True),
+        ("critical", "ok", True, False),  # an excuse covers the band
+        ("good", "warning", False, True),
+        ("good", "critical", True, True),  # but never complaints
+        (None, None, False, False),
+    ],
+    ids=["good", "acceptable", "investigate", "critical", "excused", "complaint-warning",
+         "excused-complaints", "nothing-delivered"],
+)  # fmt: skip
+def test_what_needs_a_look(
+    band_value: str | None, complaints: str | None, excused: bool, expected: bool
+) -> None:
+    assert needs_a_look(band_value, complaints, excused=excused) is expected

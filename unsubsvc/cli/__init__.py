@@ -1,65 +1,59 @@
 """The ``unsubsvc`` command line: thin click commands over the services.
 
-``unsubsvc`` is a FlaskGroup, so ``flask --app unsubsvc`` reaches the same
-commands, and both read ``UNSUBSVC_*`` settings from the environment or a
-``.env`` file.
+``unsubsvc`` is a click group of its own: it builds the runtime (from
+``UNSUBSVC_*`` variables and an optional ``.env``) only when a command needs
+it, so ``--help`` and ``--version`` work whatever the configuration.
+``flask --app unsubsvc`` reaches the same commands (see ``unsubsvc.create_app``).
 """
 
 from __future__ import annotations
 
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 import click
-from flask import Flask
-from flask.cli import FlaskGroup
 
-from unsubsvc.settings import ConfigError
+from unsubsvc.cli import admin, apikeys, inbound, lists, mail, reports, setup, webhooks
 
 
-def register_commands(app: Flask) -> None:
-    """Attach every unsubsvc command to ``app.cli``."""
-    from unsubsvc.cli import admin, apikeys, inbound, lists, mail, reports, setup, webhooks
-
-    for command in (
-        setup.init_command,
-        setup.serve_command,
-        setup.demo_command,
-        lists.list_group,
-        lists.headers_command,
-        lists.link_command,
-        lists.status_command,
-        *apikeys.COMMANDS,
-        *reports.COMMANDS,
-        *mail.COMMANDS,
-        *inbound.COMMANDS,
-        *webhooks.COMMANDS,
-        *admin.COMMANDS,
-    ):
-        app.cli.add_command(command)
-
-
-#: sysexits.h EX_TEMPFAIL: an MTA keeps the message and retries later.
-EX_TEMPFAIL = 75
-
-
-def _create_app() -> Flask:
-    from unsubsvc.web.app import create_app
-
+def package_version() -> str:
+    """Return the installed unsubsvc's version."""
     try:
-        return create_app()
-    except ConfigError as exc:
-        if sys.argv[1:2] == ["inbound"]:
-            # An MTA bounces mail on exit 1; a configuration fault should defer it instead.
-            click.echo(f"unsubsvc inbound: configuration: {exc}", err=True)
-            sys.exit(EX_TEMPFAIL)
-        raise click.ClickException(f"configuration: {exc}") from exc
+        return version("unsubsvc")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "0+unknown"
+
+
+@click.group(
+    "unsubsvc",
+    help="unsubsvc: one-click unsubscribe, preferences and unsubscribe-rate reports.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(
+    package_version(), "--version", prog_name="unsubsvc", message="%(prog)s %(version)s"
+)
+def cli() -> None:
+    """The unsubsvc command group."""
+
+
+for _command in (
+    setup.init_command,
+    setup.serve_command,
+    setup.demo_command,
+    lists.list_group,
+    lists.headers_command,
+    lists.link_command,
+    lists.status_command,
+    *apikeys.COMMANDS,
+    *reports.COMMANDS,
+    *mail.COMMANDS,
+    *inbound.COMMANDS,
+    *webhooks.COMMANDS,
+    *admin.COMMANDS,
+):
+    cli.add_command(_command)
 
 
 def main() -> None:
     """Run the ``unsubsvc`` console script."""
-    group = FlaskGroup(
-        name="unsubsvc",
-        create_app=_create_app,
-        help="unsubsvc: one-click unsubscribe, preferences and unsubscribe-rate reports.",
-    )
-    group.main(prog_name="unsubsvc", args=sys.argv[1:])
+    cli.main(prog_name="unsubsvc", args=sys.argv[1:])

@@ -6,9 +6,8 @@ import json
 import sys
 
 import click
-from flask.cli import with_appcontext
 
-from unsubsvc.cli.common import domain_errors, now, session
+from unsubsvc.cli.common import now, session, unit_of_work
 from unsubsvc.services import admin_users
 
 
@@ -24,8 +23,7 @@ def admin_group() -> None:
     is_flag=True,
     help="Read the password from the first line of standard input (for scripts).",
 )
-@with_appcontext
-@domain_errors
+@unit_of_work
 def create(email: str, password_stdin: bool) -> None:
     """Create an account for EMAIL; the password is prompted for (hidden, twice)."""
     if password_stdin:
@@ -41,8 +39,7 @@ def create(email: str, password_stdin: bool) -> None:
 
 
 @admin_group.command("list")
-@with_appcontext
-@domain_errors
+@unit_of_work
 def list_command() -> None:
     """Print every account as a JSON line (never the password hash)."""
     for admin in admin_users.list_admins(session()):
@@ -62,8 +59,7 @@ def list_command() -> None:
 
 @admin_group.command("disable")
 @click.argument("email")
-@with_appcontext
-@domain_errors
+@unit_of_work
 def disable(email: str) -> None:
     """Disable the account for EMAIL: it can no longer sign in, and open sessions end."""
     admin = admin_users.disable_admin(session(), email, now=now())

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import click
-from flask.cli import with_appcontext
 
-from unsubsvc.cli.common import domain_errors, now, session
+from unsubsvc.cli.common import now, session, unit_of_work
 from unsubsvc.services import apikeys
 
 
@@ -18,8 +17,7 @@ def apikey_group() -> None:
 
 @apikey_group.command("create")
 @click.argument("name")
-@with_appcontext
-@domain_errors
+@unit_of_work
 def create(name: str) -> None:
     """Make a key called NAME and print it (once: only a hash is kept)."""
     made = apikeys.create_key(session(), name, now=now())
@@ -28,8 +26,7 @@ def create(name: str) -> None:
 
 
 @apikey_group.command("list")
-@with_appcontext
-@domain_errors
+@unit_of_work
 def list_keys() -> None:
     """Print every key as a JSON line (name, prefix, dates; never the secret)."""
     for key in apikeys.list_keys(session()):
@@ -48,8 +45,7 @@ def list_keys() -> None:
 
 @apikey_group.command("revoke")
 @click.argument("name")
-@with_appcontext
-@domain_errors
+@unit_of_work
 def revoke(name: str) -> None:
     """Revoke the key called NAME; requests with it get 401 at once."""
     apikeys.revoke_key(session(), name, now=now())

@@ -52,16 +52,17 @@ from __future__ import annotations
 from typing import BinaryIO
 
 import click
-from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
-from unsubsvc.cli.common import minter, now, session
+from unsubsvc.cli.common import configured_runtime
 from unsubsvc.core.addresses import mask_address
-from unsubsvc.core.errors import InvalidToken, NotFound
+from unsubsvc.core.errors import InvalidToken, NotFound, UnsubsvcError
 from unsubsvc.core.events import Channel
 from unsubsvc.core.inbound import MAX_MESSAGE_SIZE, UnreadableMessage, find_token
 from unsubsvc.core.tokens import Purpose
+from unsubsvc.runtime import Runtime
 from unsubsvc.services.unsubscribe import resolve, unsubscribe
+from unsubsvc.settings import ConfigError
 
 # sysexits.h: the codes Postfix's pipe(8), Exim's pipe transport and procmail understand.
 EX_OK = 0
@@ -83,10 +84,16 @@ _CHUNK = 64 * 1024
     default="-",
     help="Read the message from this file instead of stdin.",
 )
-@with_appcontext
 def inbound_command(source: BinaryIO) -> None:
     """Unsubscribe as one mailed request on stdin asks (for an MTA's pipe transport)."""
-    code, line = deliver(read_message(source))
+    message = read_message(source)
+    try:
+        runtime = configured_runtime()
+    except (ConfigError, UnsubsvcError) as exc:
+        # An MTA bounces mail on exit 1; a configuration fault should defer it instead.
+        code, line = EX_TEMPFAIL, f"configuration: {exc}"
+    else:
+        code, line = deliver(message, runtime)
     click.echo(f"unsubsvc inbound: {line}", err=True)
     click.get_current_context().exit(code)
 
@@ -100,17 +107,18 @@ def read_message(source: BinaryIO) -> bytes:
     return data
 
 
-def deliver(message: bytes) -> tuple[int, str]:
-    """Act on one mailed request; return the exit code and the line to report."""
+def deliver(message: bytes, runtime: Runtime) -> tuple[int, str]:
+    """Act on one mailed request in one transaction; return the exit code and the line to report."""
     try:
         token = find_token(message)
     except UnreadableMessage as exc:
         return EX_DATAERR, f"{exc}; nothing changed"
     try:
-        payload = minter().signer.verify(Purpose.UNSUBSCRIBE, token, now=now())
-        target = resolve(session(), payload)
-        outcome = unsubscribe(session(), target, channel=Channel.MAIL, now=now())
-        who, scope = mask_address(target.subscriber.email), target.scope
+        payload = runtime.minter.signer.verify(Purpose.UNSUBSCRIBE, token, now=runtime.now())
+        with runtime.unit_of_work() as session:
+            target = resolve(session, payload)
+            outcome = unsubscribe(session, target, channel=Channel.MAIL, now=runtime.now())
+            who, scope = mask_address(target.subscriber.email), target.scope
     except InvalidToken as exc:
         return EX_DATAERR, f"the token was refused: {exc} Nothing changed."
     except NotFound as exc:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import click
-from flask.cli import with_appcontext
 
-from unsubsvc.cli.common import domain_errors, minter, now, session
+from unsubsvc.cli.common import minter, now, session, unit_of_work
 from unsubsvc.services import lists as list_service
 from unsubsvc.services.links import RecipientLinks, recipient_links
 from unsubsvc.services.status import status_document
@@ -29,8 +28,7 @@ def list_group() -> None:
 )
 @click.option("--display-name", help="The name recipients see; defaults to NAME.")
 @click.option("--niche", help="Benchmark niche for reports (media, b2b_saas, ecommerce, …).")
-@with_appcontext
-@domain_errors
+@unit_of_work
 def list_create(
     name: str,
     topics: tuple[str, ...],
@@ -54,8 +52,7 @@ def list_create(
 @list_group.command("niche")
 @click.argument("name")
 @click.argument("niche", required=False)
-@with_appcontext
-@domain_errors
+@unit_of_work
 def list_niche(name: str, niche: str | None) -> None:
     """Set (or, without NICHE, clear) the benchmark niche a list's rates are read against."""
     list_service.set_niche(session(), name, niche)
@@ -64,8 +61,7 @@ def list_niche(name: str, niche: str | None) -> None:
 
 @list_group.command("show")
 @click.argument("name")
-@with_appcontext
-@domain_errors
+@unit_of_work
 def list_show(name: str) -> None:
     """Print a list's topics and frequencies as JSON."""
     found = list_service.get_list(session(), name)
@@ -98,8 +94,7 @@ def _links(list_name: str, email: str, campaign: str | None, topic: str | None) 
     is_flag=True,
     help="Also print the preference-center URI, on a third line, as 'Preferences-URL: …'.",
 )
-@with_appcontext
-@domain_errors
+@unit_of_work
 def headers_command(
     list_name: str, email: str, campaign: str | None, topic: str | None, with_preferences: bool
 ) -> None:
@@ -114,8 +109,7 @@ def headers_command(
 @click.option("--list", "list_name", required=True, help="The list's name.")
 @click.option("--email", required=True, help="The recipient's address.")
 @click.option("--campaign", help="The sender's campaign id, for reports.")
-@with_appcontext
-@domain_errors
+@unit_of_work
 def link_command(list_name: str, email: str, campaign: str | None) -> None:
     """Print the recipient's preference-center URI (for a 'manage preferences' footer link)."""
     click.echo(_links(list_name, email, campaign, None).preferences_url)
@@ -124,8 +118,7 @@ def link_command(list_name: str, email: str, campaign: str | None) -> None:
 @click.command("status")
 @click.option("--list", "list_name", required=True, help="The list's name.")
 @click.option("--email", required=True, help="The recipient's address.")
-@with_appcontext
-@domain_errors
+@unit_of_work
 def status_command(list_name: str, email: str) -> None:
     """Print a recipient's state on a list as JSON."""
     click.echo(json.dumps(status_document(session(), list_name, email, now=now())))

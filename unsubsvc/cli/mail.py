@@ -2,7 +2,8 @@
 
 ``sign`` writes the exact bytes it signed: the message never goes through
 Python's ``email`` package, which would re-fold ``List-Unsubscribe`` into an
-encoded word (see EMAIL-NOTES). ``keygen`` and ``check`` need no database.
+encoded word (RFC 8058 §3.1 wants the plain value). ``keygen`` and ``check``
+need no database.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import click
-from flask.cli import with_appcontext
 
-from unsubsvc.cli.common import domain_errors, minter, now, session
+from unsubsvc.cli.common import minter, now, session, unit_of_work
 from unsubsvc.core import dkim_signing
 from unsubsvc.core.addresses import normalize_address
 from unsubsvc.core.dkim_signing import ALGORITHMS, Algorithm
@@ -144,8 +144,7 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
     help="Add a second, ed25519-sha256 signature with this key (RSA stays on top).",
 )
 @click.option("--ed25519-selector", help="The selector of the --also-ed25519 key.")
-@with_appcontext
-@domain_errors
+@unit_of_work
 def sign_command(
     list_name: str,
     email: str | None,
@@ -270,7 +269,7 @@ def keygen_command(
 ) -> None:
     """Make a DKIM key pair: write the private key, print the DNS TXT record to publish.
 
-    Stdout gets one ``NAME VALUE`` line, which ``check --dns-txt`` reads.
+    Stdout gets one 'NAME VALUE' line, which 'unsubsvc check --dns-txt' reads.
     """
     if bits is not None and algorithm != "rsa-sha256":
         raise click.UsageError("--bits applies to rsa-sha256 keys only")

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import click
-from flask.cli import with_appcontext
 
-from unsubsvc.cli.common import domain_errors, now, session
+from unsubsvc.cli.common import now, session, unit_of_work
+from unsubsvc.core import tables
 from unsubsvc.core.errors import InvalidInput
+from unsubsvc.core.report_rows import (
+    BreakdownRow,
+    CampaignRow,
+    CampaignTiming,
+    ReasonRow,
+    TimingRow,
+)
+from unsubsvc.core.reporting import CohortRow, Rates, TrendPoint, rules_in_brief
 from unsubsvc.services import lists as list_service
 from unsubsvc.services import reports, senders
 
@@ -36,8 +42,7 @@ def parse_time(value: str | None, option: str) -> datetime | None:
 @click.option("--sent-at", help="When the send went out (ISO-8601; UTC if no zone).")
 @click.option("--segment", help="The audience segment this part went to.")
 @click.option("--source", help="The acquisition source of this part's recipients.")
-@with_appcontext
-@domain_errors
+@unit_of_work
 def delivered_command(
     list_name: str,
     campaign: str,
@@ -60,58 +65,54 @@ def delivered_command(
     click.echo(f"Campaign {total.campaign!r}: {total.delivered} delivered.", err=True)
 
 
-def render(rows: list[dict[str, Any]], fields: Sequence[str], fmt: str, key: str) -> str:
-    """Render rows as JSON (``{key: rows}``), CSV or an aligned table."""
+def render(
+    rows: Sequence[object],
+    row_type: type,
+    fmt: str,
+    key: str,
+    *,
+    shown: Sequence[str] | None = None,
+    labels: tables.Labels | None = None,
+) -> str:
+    """Render rows as JSON (``{key: rows}``), CSV or an aligned table, columns from ``row_type``.
+
+    ``shown`` picks the table's columns (CSV and JSON have them all); ``labels``
+    writes some columns under other names.
+    """
     if fmt == "json":
-        return json.dumps({key: rows}, indent=2)
+        return tables.to_json(key, rows, labels=labels)
+    names = tables.columns(row_type)
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(fields), lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({f: "" if row.get(f) is None else row.get(f) for f in fields})
-        return out.getvalue().rstrip("\n")
-    cells = [[_cell(row.get(f), f) for f in fields] for row in rows]
-    widths = [max([len(f), *(len(c[i]) for c in cells)]) for i, f in enumerate(fields)]
-    lines = ["  ".join(f.ljust(w) for f, w in zip(fields, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(lines)
+        return tables.to_csv(rows, names, labels=labels, line_end="\n").rstrip("\n")
+    return tables.to_text(rows, shown or names, labels=labels)
 
 
-def _cell(value: Any, field: str) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.2f}%"
-    if field.endswith("_at") and isinstance(value, str):
-        return value[:16].replace("T", " ")  # to the minute is enough to read
-    return str(value)
-
-
-TABLE_FIELDS = (
-    "campaign",
-    "list",
-    "sent_at",
-    "delivered",
-    "unsubscribes",
-    "unsubscribe_rate",
-    "band",
-    "complaints",
-    "complaint_rate",
-    "complaint_level",
-    "saves",
-)
+#: The campaign columns the readable table shows (CSV and JSON have every one).
+TABLE_COLUMNS = ("campaign", "list", "sent_at", *tables.columns(Rates), "complaint_level", "saves")
+#: What ``report timing`` prints as JSON for a campaign without a send time (as it always has).
+NO_SEND_KEYS = ("sent_at", "first_hour", "later", "hint", "histogram")
 FORMAT = click.Choice(["table", "json", "csv"])
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def time_window(what: str) -> Callable[[Command], Command]:
+    """Add ``--since`` and ``--until`` (ISO-8601, read with ``parse_time``) selecting ``what``."""
+
+    def add(command: Command) -> Command:
+        command = click.option("--until", help=f"Only {what} before this time (ISO-8601).")(command)
+        return click.option("--since", help=f"Only {what} at or after this time (ISO-8601).")(
+            command
+        )
+
+    return add
 
 
 @click.group("report", invoke_without_command=True)
 @click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
 @click.option("--list", "list_name", help="Only this list.")
-@click.option("--since", help="Only sends at or after this time (ISO-8601).")
-@click.option("--until", help="Only sends before this time (ISO-8601).")
+@time_window("sends")
 @click.pass_context
-@with_appcontext
-@domain_errors
+@unit_of_work
 def report_group(
     ctx: click.Context, fmt: str, list_name: str | None, since: str | None, until: str | None
 ) -> None:
@@ -126,14 +127,10 @@ def report_group(
         since=parse_time(since, "--since"),
         until=parse_time(until, "--until"),
     )
-    fields = reports.CAMPAIGN_FIELDS if fmt != "table" else TABLE_FIELDS
-    click.echo(render(rows, fields, fmt, "campaigns"))
+    click.echo(render(rows, CampaignRow, fmt, "campaigns", shown=TABLE_COLUMNS))
     if fmt == "table":
         click.echo(
-            "\nRates are per send: unsubscribes ÷ delivered × 100. Bands: good < 0.2 %, "
-            "acceptable ≤ 0.5 %, investigate ≤ 1 %, critical > 1 %. Complaints: "
-            "warning at 0.1 %, critical at 0.3 %.",
-            err=True,
+            f"\nRates are per send: unsubscribes ÷ delivered × 100. {rules_in_brief()}", err=True
         )
 
 
@@ -141,10 +138,8 @@ def report_group(
 @click.argument("dimension", type=click.Choice(reports.BREAKDOWNS))
 @click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
 @click.option("--list", "list_name", help="Only this list.")
-@click.option("--since", help="Only sends at or after this time (ISO-8601).")
-@click.option("--until", help="Only sends before this time (ISO-8601).")
-@with_appcontext
-@domain_errors
+@time_window("sends")
+@unit_of_work
 def by_command(
     dimension: str, fmt: str, list_name: str | None, since: str | None, until: str | None
 ) -> None:
@@ -156,52 +151,70 @@ def by_command(
         since=parse_time(since, "--since"),
         until=parse_time(until, "--until"),
     )
-    fields = (dimension, "campaigns", "delivered", "unsubscribes", "unsubscribe_rate", "band",
-              "complaints", "complaint_rate")  # fmt: skip
-    click.echo(render(rows, fields, fmt, "groups"))
+    click.echo(render(rows, BreakdownRow, fmt, "groups", labels={"group": dimension}))
 
 
 @report_group.command("trend")
 @click.option("--list", "list_name", required=True, help="The list's name.")
 @click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
-@with_appcontext
-@domain_errors
+@unit_of_work
 def trend_command(list_name: str, fmt: str) -> None:
     """Per-send rate beside the rolling average of the four sends before it."""
     list_service.get_list(session(), list_name)
-    rows = reports.trend_rows(session(), list_name)
-    click.echo(render(rows, reports.TREND_FIELDS, fmt, "trend"))
+    rows = reports.list_trend(session(), list_name)
+    click.echo(render(rows, TrendPoint, fmt, "trend"))
 
 
 @report_group.command("cohorts")
 @click.option("--list", "list_name", required=True, help="The list's name.")
 @click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
-@with_appcontext
-@domain_errors
+@unit_of_work
 def cohorts_command(list_name: str, fmt: str) -> None:
     """Unsubscribe rate by signup month: first three sends against later ones."""
-    rows = reports.cohort_rows(session(), list_name)
-    click.echo(render(rows, reports.COHORT_FIELDS, fmt, "cohorts"))
+    rows = reports.cohort_table(session(), list_name)
+    click.echo(render(rows, CohortRow, fmt, "cohorts"))
 
 
 @report_group.command("timing")
 @click.option("--list", "list_name", required=True, help="The list's name.")
 @click.option("--campaign", required=True, help="The campaign.")
-@with_appcontext
-@domain_errors
-def timing_command(list_name: str, campaign: str) -> None:
-    """When a campaign's unsubscribes came: first hour against later, with a hint (JSON)."""
-    click.echo(json.dumps(reports.campaign_timing(session(), list_name, campaign), indent=2))
+@click.option("--format", "fmt", type=FORMAT, default="json", show_default=True)
+@unit_of_work
+def timing_command(list_name: str, campaign: str, fmt: str) -> None:
+    """When a campaign's unsubscribes came: first hour against later, with a hint.
+
+    JSON has the split, the hint and the histogram; CSV has the histogram by
+    minutes after the send, and the table adds the split and the hint below it.
+    """
+    timing = reports.campaign_timing(session(), list_name, campaign)
+    if fmt == "json":
+        found = tables.record(timing)
+        if timing.sent_at is None:
+            found = {key: found[key] for key in NO_SEND_KEYS}
+        click.echo(json.dumps(found, indent=2))
+        return
+    click.echo(render(timing.buckets(), TimingRow, fmt, "timing"))
+    if fmt == "table":
+        click.echo(f"\n{_timing_summary(timing)}")
+
+
+def _timing_summary(timing: CampaignTiming) -> str:
+    """Say how a campaign's unsubscribes split around the first hour, and what that hints at."""
+    if timing.sent_at is None:
+        return "No send time was recorded for this campaign (delivered --sent-at): no timing."
+    share = "" if timing.first_hour_share is None else f" ({timing.first_hour_share:.1f} %)"
+    lines = [f"First hour after the send: {timing.first_hour}{share}; later: {timing.later}."]
+    if timing.hint:
+        lines.append(timing.hint)
+    return "\n".join(lines)
 
 
 @report_group.command("reasons")
 @click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
 @click.option("--list", "list_name", help="Only this list.")
 @click.option("--campaign", help="Only this campaign.")
-@click.option("--since", help="Only answers at or after this time (ISO-8601).")
-@click.option("--until", help="Only answers before this time (ISO-8601).")
-@with_appcontext
-@domain_errors
+@time_window("answers")
+@unit_of_work
 def reasons_command(
     fmt: str,
     list_name: str | None,
@@ -217,7 +230,7 @@ def reasons_command(
         since=parse_time(since, "--since"),
         until=parse_time(until, "--until"),
     )
-    click.echo(render(rows, reports.REASON_FIELDS, fmt, "reasons"))
+    click.echo(render(rows, ReasonRow, fmt, "reasons"))
 
 
 COMMANDS: tuple[click.Command, ...] = (delivered_command, report_group)

@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
+import sys
+from pathlib import Path
 
 import click
-from flask import current_app
-from flask.cli import with_appcontext
 
-from unsubsvc.cli.common import minter, now, session
+from unsubsvc.cli.common import runtime, unit_of_work
+from unsubsvc.core.errors import Conflict
+from unsubsvc.db.migrate import upgrade
 from unsubsvc.services import lists as list_service
 from unsubsvc.services.demo_data import generate_history
 from unsubsvc.services.links import recipient_links
 
 
 @click.command("init")
-@with_appcontext
+@unit_of_work
 def init_command() -> None:
     """Create the database schema, or upgrade it to the newest version (safe to repeat)."""
-    upgrade_database()
+    upgrade(runtime().engine)
     click.echo("Database is ready.", err=True)
-
-
-def upgrade_database() -> None:
-    """Apply every migration the database does not have yet."""
-    from flask_migrate import upgrade
-
-    upgrade()
 
 
 @click.command("serve")
@@ -40,13 +37,13 @@ def upgrade_database() -> None:
     show_default=True,
     help="Also run 'webhooks deliver' in a child process while serving.",
 )
-@with_appcontext
 def serve_command(host: str, port: int, workers: int, threads: int, deliver_webhooks: bool) -> None:
     """Serve HTTP with gunicorn (waitress on Windows)."""
     from unsubsvc.cli import webhooks
     from unsubsvc.serving import serve
+    from unsubsvc.web.app import create_app
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = create_app(runtime())
     deliverer = webhooks.spawn_deliverer(webhooks.DEFAULT_INTERVAL) if deliver_webhooks else None
     parent = os.getpid()
     try:
@@ -69,42 +66,41 @@ def serve_command(host: str, port: int, workers: int, threads: int, deliver_webh
     "--recipients", default=2000, show_default=True, type=click.IntRange(min=1),
     help="Subscribers in the made-up history.",
 )  # fmt: skip
-@with_appcontext
 def demo_command(host: str, port: int, then_serve: bool, campaigns: int, recipients: int) -> None:
     """Set up the database with a demo list and history, print a header to try, and serve."""
-    from unsubsvc.core.errors import Conflict
-    from unsubsvc.web import context
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if not os.environ.get("UNSUBSVC_BASE_URL"):
+    if then_serve:
+        check_port_free(host, port)  # before anything is written
+    demo = runtime()
+    if not demo.settings.base_url_configured:
         # Links must point at the server this command starts.
-        app.config["UNSUBSVC_BASE_URL"] = f"http://{host}:{port}"
-        context.install(app)
-    upgrade_database()
-    try:
-        created = list_service.create_list(
-            session(),
-            "newsletter",
-            now=now(),
-            display_name="The Example Newsletter",
-            topics=("product", "events"),
-            frequencies=("weekly", "monthly"),
+        demo = demo.with_base_url(f"http://{host}:{port}")
+    with demo.unit_of_work() as db:
+        upgrade(demo.engine)
+        try:
+            created = list_service.create_list(
+                db,
+                "newsletter",
+                now=demo.now(),
+                display_name="The Example Newsletter",
+                topics=("product", "events"),
+                frequencies=("weekly", "monthly"),
+            )
+        except Conflict:  # raised before any write: the list is there from an earlier run
+            pass
+        else:
+            if campaigns:
+                size = generate_history(
+                    db, created, campaigns=campaigns, recipients=recipients, now=demo.now()
+                )
+                click.echo(
+                    f"Wrote {size.campaigns} sends to {size.subscribers} subscribers "
+                    f"({size.events} events) for the reports.",
+                    err=True,
+                )
+        links = recipient_links(
+            db, demo.minter, "newsletter", "ann@example.com", now=demo.now(), campaign="demo-1"
         )
-    except Conflict:
-        session().rollback()
-    else:
-        if campaigns:
-            size = generate_history(
-                session(), created, campaigns=campaigns, recipients=recipients, now=now()
-            )
-            click.echo(
-                f"Wrote {size.campaigns} sends to {size.subscribers} subscribers "
-                f"({size.events} events) for the reports.",
-                err=True,
-            )
-    links = recipient_links(
-        session(), minter(), "newsletter", "ann@example.com", now=now(), campaign="demo-1"
-    )
+    command = command_path()
     click.echo(
         "\nDemo list 'newsletter' is ready. A message to ann@example.com would carry:\n\n"
         f"{links.header_lines(linesep=chr(10))}\n\n"
@@ -113,11 +109,42 @@ def demo_command(host: str, port: int, then_serve: bool, campaigns: int, recipie
         "Unsubscribe the way a mail client does (RFC 8058 one-click):\n"
         f"  curl -i -X POST -d 'List-Unsubscribe=One-Click' '{links.unsubscribe_url}'\n"
         "Then check the state:\n"
-        "  unsubsvc status --list newsletter --email ann@example.com\n"
+        f"  {command} status --list newsletter --email ann@example.com\n"
         "Preference center:\n"
         f"  {links.preferences_url}\n"
+        "In real mail, one-click needs an https base URL: set UNSUBSVC_BASE_URL=https://…\n"
     )
     if then_serve:
         from unsubsvc.serving import serve
+        from unsubsvc.web.app import create_app
 
-        serve(app, host, port, workers=1, threads=4)
+        serve(create_app(demo), host, port, workers=1, threads=4)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail with a one-line hint when ``host:port`` cannot be listened on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"port {port} on {host} is already in use; choose another with --port"
+                ) from None
+            raise click.ClickException(
+                f"cannot listen on {host}:{port} ({exc.strerror}); "
+                "choose another with --host or --port"
+            ) from None
+
+
+def command_path() -> str:
+    """Return how to call ``unsubsvc`` from here: this environment's script, not a bare name."""
+    script = Path(sys.executable).with_name("unsubsvc")
+    if not script.exists():
+        return "unsubsvc"
+    try:
+        return os.path.join(".", str(script.relative_to(Path.cwd())))
+    except ValueError:
+        return str(script)

@@ -14,10 +14,9 @@ from contextlib import contextmanager
 from types import FrameType
 
 import click
-from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
-from unsubsvc.cli.common import domain_errors, now, session
+from unsubsvc.cli.common import now, runtime, session, unit_of_work
 from unsubsvc.services import webhooks as svc
 
 #: Seconds between delivery runs when ``deliver`` loops (and under ``serve --deliver-webhooks``).
@@ -33,8 +32,7 @@ def webhooks_group() -> None:
 
 @webhooks_group.command("add")
 @click.argument("url")
-@with_appcontext
-@domain_errors
+@unit_of_work
 def webhooks_add(url: str) -> None:
     """Send every future change to URL; print its id and signing secret (shown only once)."""
     webhook, secret = svc.add_endpoint(session(), url, now=now())
@@ -47,8 +45,7 @@ def webhooks_add(url: str) -> None:
 
 
 @webhooks_group.command("list")
-@with_appcontext
-@domain_errors
+@unit_of_work
 def webhooks_list() -> None:
     """Print every endpoint as a JSON line: id, url, active and pending deliveries."""
     for endpoint in svc.list_endpoints(session()):
@@ -66,8 +63,7 @@ def webhooks_list() -> None:
 
 @webhooks_group.command("disable")
 @click.argument("webhook_id", metavar="ID", type=int)
-@with_appcontext
-@domain_errors
+@unit_of_work
 def webhooks_disable(webhook_id: int) -> None:
     """Stop sending to the endpoint ID; what it is still owed stays queued, unsent."""
     svc.disable_endpoint(session(), webhook_id, now=now())
@@ -90,12 +86,13 @@ def webhooks_disable(webhook_id: int) -> None:
     show_default=True,
     help="Outbox rows read per query.",
 )
-@with_appcontext
-@domain_errors
+@unit_of_work
 def webhooks_deliver(once: bool, interval: float, batch: int) -> None:
     """Send due webhook deliveries, with retries; loop until SIGTERM or SIGINT unless --once."""
+    # Each row is its own transaction (a crash loses at most the row being sent).
+    transactions, clock = runtime().unit_of_work, runtime().clock
     if once:
-        stats = svc.deliver_due(session(), now=now, batch=batch)
+        stats = svc.deliver_due(transactions, now=clock, batch=batch)
         click.echo(f"Webhooks: {stats}.", err=True)
         return
     total = svc.DeliveryStats()
@@ -103,10 +100,9 @@ def webhooks_deliver(once: bool, interval: float, batch: int) -> None:
         click.echo(f"Delivering webhooks every {interval:g} s until stopped.", err=True)
         while not stopped():
             try:
-                stats = svc.deliver_due(session(), now=now, batch=batch, stop=stopped)
+                stats = svc.deliver_due(transactions, now=clock, batch=batch, stop=stopped)
             except SQLAlchemyError as exc:
                 # The database may be restarting: report it and try again next time.
-                _rollback()
                 click.echo(f"Webhooks: database error, will retry: {_first_line(exc)}", err=True)
             else:
                 total += stats
@@ -144,13 +140,6 @@ def _sleep(seconds: float, stopped: Callable[[], bool]) -> None:
         if left <= 0:
             return
         time.sleep(min(left, 0.1))
-
-
-def _rollback() -> None:
-    try:
-        session().rollback()
-    except SQLAlchemyError:  # the connection is gone; the next run gets a new one
-        pass
 
 
 def _first_line(exc: BaseException) -> str:

@@ -184,7 +184,10 @@ def _check_uris(found: list[str]) -> Check:
                 problems.append(f"<{_short(uri)}> has no host")
             https.append(uri)
         elif scheme == "http":
-            problems.append(f"<{_short(uri)}> is http:, RFC 8058 §3.1 needs https:")
+            problems.append(
+                f"<{_short(uri)}> is http:, RFC 8058 §3.1 needs https: "
+                "(set UNSUBSVC_BASE_URL to an https:// address for real mail)"
+            )
         elif scheme != "mailto":
             problems.append(f"<{_short(uri)}> is neither https: nor mailto:")
     if len(https) != 1:

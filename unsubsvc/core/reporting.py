@@ -1,18 +1,25 @@
-"""Unsubscribe-rate maths: rates per send, bands, complaint levels, trends, timing, cohorts.
+"""Unsubscribe-rate maths and rules: rates, bands, complaint levels, trends, timing, cohorts.
 
 Rates are unsubscribes ÷ **delivered** × 100 (never sent: bounced mail reached
 no one). Band edges are compared exactly, with fractions, so 50 of 10,000 is
 0.5 % and "acceptable", not a float a hair above it. Figures and bands follow
 RATE-FACTS; they are guidance an admin can read, not law.
+
+Every rule a report, a chart, the CLI or the admin console applies lives here,
+once: the band edges and complaint lines (and their wording), what counts as a
+lost unsubscribe or a save, and what makes a send "need a look". The services
+keep one SQL predicate mirroring each event rule (``services.counters``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
+
+from unsubsvc.core.events import Channel, EventKind
 
 
 class Band(StrEnum):
@@ -40,6 +47,13 @@ COMPLAINT_CRITICAL = Fraction(3, 10)
 #: Decimal places a rate is reported with.
 PRECISION = 4
 
+#: The upper edge of each band but the last, bottom up: (edge, the band below it).
+BAND_EDGES: tuple[tuple[Fraction, Band], ...] = (
+    (BAND_GOOD_BELOW, Band.GOOD),
+    (BAND_ACCEPTABLE_TO, Band.ACCEPTABLE),
+    (BAND_INVESTIGATE_TO, Band.INVESTIGATE),
+)
+
 BAND_READINGS = {
     Band.GOOD: "Healthy, normal.",
     Band.ACCEPTABLE: "Normal for most lists; near the top, review relevance and targeting.",
@@ -58,6 +72,33 @@ NICHE_BENCHMARKS: dict[str, tuple[str, float, float]] = {
     "education": ("Education and online courses", 0.15, 0.30),
     "travel": ("Travel and hospitality", 0.25, 0.50),
 }
+
+
+def percent(value: Fraction | float, decimals: int | None = None) -> str:
+    """Return a threshold as people read it (``0.2 %``); ``decimals`` fixes the places."""
+    number = f"{float(value):g}" if decimals is None else f"{float(value):.{decimals}f}"
+    return f"{number} %"
+
+
+def band_range(which: Band) -> str:
+    """Return the rates a band covers, in words (``0.2 % to 0.5 %``), as the admin legend shows."""
+    good, acceptable, investigate = (percent(edge, 1) for edge, _ in BAND_EDGES)
+    return {
+        Band.GOOD: f"below {good}",
+        Band.ACCEPTABLE: f"{good} to {acceptable}",
+        Band.INVESTIGATE: f"above {acceptable} to {investigate}",
+        Band.CRITICAL: f"above {investigate}",
+    }[which]
+
+
+def rules_in_brief() -> str:
+    """Return the band edges and complaint lines in one sentence (the CLI's table footnote)."""
+    good, acceptable, investigate = (percent(edge) for edge, _ in BAND_EDGES)
+    return (
+        f"Bands: good < {good}, acceptable ≤ {acceptable}, investigate ≤ {investigate}, "
+        f"critical > {investigate}. Complaints: warning at {percent(COMPLAINT_WARNING)}, "
+        f"critical at {percent(COMPLAINT_CRITICAL)}."
+    )
 
 
 def exact_rate(events: int, delivered: int) -> Fraction | None:
@@ -114,17 +155,104 @@ def niche_reading(niche: str, value: float | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class Rates:
+    """Deliveries, unsubscribes and complaints of a send (or a group), with rates and band.
+
+    Construct it from the three counts; the rates and the band follow from them.
+    """
+
+    delivered: int
+    unsubscribes: int
+    unsubscribe_rate: float | None = field(init=False)
+    band: Band | None = field(init=False)
+    complaints: int
+    complaint_rate: float | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Frozen: the derived fields are set once, here.
+        object.__setattr__(self, "unsubscribe_rate", rate(self.unsubscribes, self.delivered))
+        object.__setattr__(self, "band", band(self.unsubscribes, self.delivered))
+        object.__setattr__(self, "complaint_rate", rate(self.complaints, self.delivered))
+
+    @property
+    def complaint_level(self) -> ComplaintLevel | None:
+        """Return where the complaint rate stands against Gmail's lines."""
+        return complaint_level(self.complaints, self.delivered)
+
+
+# -- what an event means for the reports -------------------------------------------------
+
+#: ``detail["cause"]`` of an unsubscribe that only follows a spam complaint.
+COMPLAINT_CAUSE = "complaint"
+
+
+def is_save(
+    kind: str, channel: str, *, topic_scoped: bool, detail: Mapping[str, object] | None
+) -> bool:
+    """Return whether an event kept a reader with less mail rather than losing them.
+
+    A pause, a frequency downgrade, or a topic opt-out in the preference center
+    (RATE-FACTS: a preference center saves 20-40 % of would-be unsubscribes).
+    """
+    if kind == EventKind.PAUSE:
+        return True
+    if kind == EventKind.FREQUENCY_CHANGE:
+        return bool((detail or {}).get("downgrade"))
+    return kind == EventKind.UNSUBSCRIBE and channel == Channel.PREFERENCE_CENTER and topic_scoped
+
+
+def is_lost_unsubscribe(
+    kind: str, channel: str, *, topic_scoped: bool, detail: Mapping[str, object] | None
+) -> bool:
+    """Return whether an event is an unsubscribe the reports count (a reader lost).
+
+    Not a save (a topic opt-out in the preference center), and not one that only
+    follows a spam complaint: RATE-FACTS, a complaint is not an unsubscribe in
+    the accounting (it counts as a complaint), though the address is not mailed again.
+    """
+    return (
+        kind == EventKind.UNSUBSCRIBE
+        and not is_save(kind, channel, topic_scoped=topic_scoped, detail=detail)
+        and (detail or {}).get("cause") != COMPLAINT_CAUSE
+    )
+
+
+# -- what calls for a look ---------------------------------------------------------------
+
+#: Bands that call for a look: "something may be wrong" and worse.
+ALARM_BANDS = frozenset({Band.INVESTIGATE, Band.CRITICAL})
+#: Complaint levels that call for a look: Gmail's warning line and above.
+ALARM_COMPLAINTS = frozenset({ComplaintLevel.WARNING, ComplaintLevel.CRITICAL})
+
+
+def band_alarm(value: str | None) -> bool:
+    """Return whether a band calls for a look (investigate or critical)."""
+    return value in ALARM_BANDS
+
+
+def needs_a_look(band_value: str | None, complaints: str | None, *, excused: bool) -> bool:
+    """Return whether a send calls for a look.
+
+    Its band is investigate or critical and no excuse was given, or its complaint
+    rate reaches Gmail's warning line: an excuse does not cover complaints, they
+    hurt deliverability whatever the cause.
+    """
+    return (band_alarm(band_value) and not excused) or complaints in ALARM_COMPLAINTS
+
+
+@dataclass(frozen=True)
 class TrendPoint:
     """One send in a list's series, with the rolling average of the sends before it."""
 
     campaign: str
     sent_at: datetime | None
-    rate: float | None
+    unsubscribe_rate: float | None
     rolling_average: float | None
     well_above_average: bool
 
 
-#: Sends in the rolling average (RATE-FACTS: the last four).
+#: Sends in the rolling average (RATE-FACTS: the last four); also the recent sends the
+#: admin overview looks at for alarms.
 ROLLING_WINDOW = 4
 #: A send is "well above" its rolling average at this multiple and this many points over it.
 SPIKE_FACTOR = 1.5
@@ -212,15 +340,13 @@ class CohortRow:
     cohort: str  # YYYY-MM
     members: int
     honeymoon_unsubscribes: int  # within their first three sends
+    honeymoon_rate: float | None = field(init=False)  # of members
     later_unsubscribes: int
+    later_rate: float | None = field(init=False)
 
-    @property
-    def honeymoon_rate(self) -> float | None:
-        return rate(self.honeymoon_unsubscribes, self.members)
-
-    @property
-    def later_rate(self) -> float | None:
-        return rate(self.later_unsubscribes, self.members)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "honeymoon_rate", rate(self.honeymoon_unsubscribes, self.members))
+        object.__setattr__(self, "later_rate", rate(self.later_unsubscribes, self.members))
 
 
 #: RATE-FACTS: impulsive signups leave within the first three sends.

@@ -62,7 +62,7 @@ def create_admin(session: Session, email: str, password: str, *, now: datetime) 
         created_at=now,
     )
     session.add(admin)
-    session.commit()
+    session.flush()
     return admin
 
 
@@ -76,7 +76,7 @@ def authenticate(session: Session, email: str, password: str, *, now: datetime) 
     if admin is None or not matches or admin.disabled_at is not None:
         return None
     admin.last_login_at = now
-    session.commit()
+    session.flush()
     return admin
 
 
@@ -97,5 +97,5 @@ def disable_admin(session: Session, email: str, *, now: datetime) -> AdminUser:
         raise NotFound(f"no admin with the address {email!r}")
     if admin.disabled_at is None:
         admin.disabled_at = now
-    session.commit()
+    session.flush()
     return admin

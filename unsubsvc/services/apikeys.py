@@ -51,7 +51,7 @@ def create_key(session: Session, name: str, *, now: datetime) -> NewKey:
     secret = f"usk_{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey(name=name, prefix=prefix, key_hash=_hash(secret), created_at=now)
     session.add(key)
-    session.commit()
+    session.flush()
     return NewKey(key, secret)
 
 
@@ -67,7 +67,7 @@ def revoke_key(session: Session, name: str, *, now: datetime) -> ApiKey:
         raise NotFound(f"no API key called {name!r}")
     if key.revoked_at is None:
         key.revoked_at = now
-    session.commit()
+    session.flush()
     return key
 
 
@@ -82,5 +82,5 @@ def authenticate(session: Session, presented: str, *, now: datetime) -> ApiKey |
         return None
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         key.last_used_at = now
-        session.commit()
+        session.flush()
     return key

@@ -26,7 +26,6 @@ from unsubsvc.db.models import (
     Subscription,
     TopicOptOut,
 )
-from unsubsvc.db.transaction import atomic
 from unsubsvc.db.upsert import insert_ignore_many
 from unsubsvc.services.links import LinkMinter, RecipientLinks
 from unsubsvc.services.lists import find_topic
@@ -124,14 +123,11 @@ def batch_links(
     topic_ids = {
         slug: find_topic(mailing_list, slug).id for slug in {r.topic for r in recipients if r.topic}
     }
-    with atomic(session):
-        campaign_ids = {
-            key: ensure_campaign(session, mailing_list, key, now=now).id
-            for key in {r.campaign for r in recipients if r.campaign}
-        }
-        subscribers = ensure_recipients(
-            session, mailing_list, [r.email for r in recipients], now=now
-        )
+    campaign_ids = {
+        key: ensure_campaign(session, mailing_list, key, now=now).id
+        for key in {r.campaign for r in recipients if r.campaign}
+    }
+    subscribers = ensure_recipients(session, mailing_list, [r.email for r in recipients], now=now)
     return [
         minter.links(
             TokenPayload(

@@ -2,41 +2,53 @@
 
 A report then reads one row per campaign, however long the event log grows.
 ``recount`` rebuilds the same numbers from the log with plain aggregates, so
-tests (and an admin in doubt) can check the running totals.
+tests (and an admin in doubt) can check the running totals. What counts as a
+save or a lost unsubscribe is ``core.reporting``'s rule; the SQL predicates
+here are its one mirror in the database, for every query that needs it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, func, not_, select
+from sqlalchemy import ColumnElement, and_, case, distinct, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.events import Channel, EventKind
+from unsubsvc.core.reporting import COMPLAINT_CAUSE, is_lost_unsubscribe, is_save
 from unsubsvc.db.models import CampaignStats, CampaignUnsubscriber, Delivery, Event
 from unsubsvc.db.upsert import increment, insert_ignore
 
 
-def _is_save(event: Event) -> bool:
-    """Return whether an event kept a subscriber with less mail rather than losing them."""
-    if event.kind == EventKind.PAUSE:
-        return True
-    if event.kind == EventKind.FREQUENCY_CHANGE:
-        return bool((event.detail or {}).get("downgrade"))
-    return (
-        event.kind == EventKind.UNSUBSCRIBE
-        and event.channel == Channel.PREFERENCE_CENTER
-        and event.topic_id is not None
+def topic_save_clause() -> ColumnElement[bool]:
+    """Return SQL for a topic opt-out in the preference center (a save, not a loss)."""
+    return and_(
+        Event.kind == EventKind.UNSUBSCRIBE.value,
+        Event.channel == Channel.PREFERENCE_CENTER.value,
+        Event.topic_id.is_not(None),
     )
 
 
-def _after_complaint(event: Event) -> bool:
-    """Return whether an unsubscribe only follows a spam complaint.
+def save_clause() -> ColumnElement[bool]:
+    """Return SQL for ``core.reporting.is_save``: a pause, a downgrade or a topic opt-out."""
+    return or_(
+        Event.kind == EventKind.PAUSE.value,
+        and_(
+            Event.kind == EventKind.FREQUENCY_CHANGE.value,
+            Event.detail["downgrade"].as_boolean().is_(True),
+        ),
+        topic_save_clause(),
+    )
 
-    RATE-FACTS: a complaint is not an unsubscribe in the accounting (it is
-    counted as a complaint), though the address must not be mailed again.
-    """
-    return (event.detail or {}).get("cause") == "complaint"
+
+def lost_unsubscribe_clause() -> ColumnElement[bool]:
+    """Return SQL for ``core.reporting.is_lost_unsubscribe``: the unsubscribes reports count."""
+    after_complaint = func.coalesce(Event.detail["cause"].as_string(), "") == COMPLAINT_CAUSE
+    return and_(
+        Event.kind == EventKind.UNSUBSCRIBE.value,
+        not_(topic_save_clause()),
+        not_(after_complaint),
+    )
 
 
 def count_event(session: Session, event: Event) -> None:
@@ -44,9 +56,10 @@ def count_event(session: Session, event: Event) -> None:
     if event.campaign_id is None:
         return
     column = None
-    if _is_save(event):
+    scoped = event.topic_id is not None
+    if is_save(event.kind, event.channel, topic_scoped=scoped, detail=event.detail):
         column = "saves"
-    elif event.kind == EventKind.UNSUBSCRIBE and not _after_complaint(event):
+    elif is_lost_unsubscribe(event.kind, event.channel, topic_scoped=scoped, detail=event.detail):
         # One recipient unsubscribing twice through a campaign counts once.
         if event.subscriber_id is not None and insert_ignore(
             session,
@@ -72,17 +85,7 @@ def count_delivery(session: Session, campaign_id: int, count: int) -> None:
 
 def recount(session: Session) -> dict[int, dict[str, int]]:
     """Return every campaign's counters computed afresh from the event log and deliveries."""
-    topic_save = and_(
-        Event.kind == EventKind.UNSUBSCRIBE.value,
-        Event.channel == Channel.PREFERENCE_CENTER.value,
-        Event.topic_id.is_not(None),
-    )
-    downgrade = and_(
-        Event.kind == EventKind.FREQUENCY_CHANGE.value,
-        Event.detail["downgrade"].as_boolean().is_(True),
-    )
-    after_complaint = func.coalesce(Event.detail["cause"].as_string(), "") == "complaint"
-    lost = and_(Event.kind == EventKind.UNSUBSCRIBE.value, not_(topic_save), not_(after_complaint))
+    lost = lost_unsubscribe_clause()
 
     def total(condition: Any) -> Any:
         return func.sum(case((condition, 1), else_=0))
@@ -93,7 +96,7 @@ def recount(session: Session) -> dict[int, dict[str, int]]:
             func.count(distinct(case((lost, Event.subscriber_id)))),
             total(Event.kind == EventKind.COMPLAINT.value),
             total(Event.kind == EventKind.BOUNCE.value),
-            total(topic_save) + total(downgrade) + total(Event.kind == EventKind.PAUSE.value),
+            total(save_clause()),
             total(Event.kind == EventKind.RESUBSCRIBE.value),
         )
         .where(Event.campaign_id.is_not(None))

@@ -5,7 +5,8 @@ each send loses a plausible share of its audience (RATE-FACTS ranges, with a
 few spikes), most unsubscribes come within hours, some people downgrade or
 pause instead, a few complain, and some answer the exit survey. Rows are
 inserted with executemany and the report counters are rebuilt from them at
-the end, so the result is what the live path would have produced.
+the end, so the result is what the live path would have produced. Nothing is
+committed here: the caller's unit of work commits the history with the list.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.events import Channel, EventKind
@@ -234,7 +235,7 @@ def generate_history(
             .values(subscribed=False)
         )
     rebuild_counters(session)
-    session.commit()
+    session.flush()
     return HistorySize(recipients, campaigns, len(events))
 
 
@@ -247,11 +248,9 @@ def rebuild_counters(session: Session) -> None:
     pairs = session.execute(
         select(Event.campaign_id, Event.subscriber_id)
         .where(
-            Event.kind == EventKind.UNSUBSCRIBE.value,
+            counters.lost_unsubscribe_clause(),
             Event.campaign_id.is_not(None),
             Event.subscriber_id.is_not(None),
-            ~((Event.channel == Channel.PREFERENCE_CENTER.value) & Event.topic_id.is_not(None)),
-            func.coalesce(Event.detail["cause"].as_string(), "") != "complaint",
         )
         .distinct()
     ).all()

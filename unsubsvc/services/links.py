@@ -81,7 +81,7 @@ def recipient_links(
     subscriber = ensure_subscriber(session, address, now=now)
     ensure_subscription(session, mailing_list, subscriber, now=now)
     campaign_id = ensure_campaign(session, mailing_list, campaign, now=now).id if campaign else None
-    session.commit()
+    session.flush()
     payload = TokenPayload(
         list_id=mailing_list.id,
         subscriber=subscriber.public_id,

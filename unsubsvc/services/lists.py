@@ -58,7 +58,7 @@ def create_list(
         niche=niche,
     )
     session.add(mailing_list)
-    session.commit()
+    session.flush()
     return mailing_list
 
 
@@ -73,7 +73,7 @@ def set_niche(session: Session, name: str, niche: str | None) -> MailingList:
     check_niche(niche)
     mailing_list = get_list(session, name)
     mailing_list.niche = niche
-    session.commit()
+    session.flush()
     return mailing_list
 
 

@@ -1,6 +1,6 @@
 """The preference center's use cases: frequency, topics, pause, leaving everything, the survey.
 
-Each call is one transaction: the change and its events are committed together,
+Each call writes the change and its events together (the request commits them),
 and a call that changes nothing writes nothing.
 """
 
@@ -16,7 +16,6 @@ from unsubsvc.core.errors import InvalidInput, NotFound
 from unsubsvc.core.events import Channel, EventKind
 from unsubsvc.core.preferences import check_survey, is_downgrade, pause_end
 from unsubsvc.db.models import Event, Frequency, Subscriber, Subscription, SurveyResponse
-from unsubsvc.db.transaction import atomic
 from unsubsvc.services.events import Outcome, Target, record_event
 from unsubsvc.services.subscribers import ensure_subscription, opted_out_topic_ids
 from unsubsvc.services.unsubscribe import resubscribe as resubscribe_scope
@@ -49,23 +48,22 @@ def set_frequency(session: Session, target: Target, slug: str, *, now: datetime)
     )
     if chosen is None:
         raise InvalidInput(f"{target.mailing_list.display_name} has no frequency {slug!r}")
-    with atomic(session):
-        subscription = _locked_subscription(session, target, now)
-        old = _frequency_slug(target, subscription)
-        if old == slug:
-            return Outcome(False)
-        subscription.frequency_id = chosen.id
-        subscription.updated_at = now
-        order = [f.slug for f in target.mailing_list.frequencies]
-        event_id = record_event(
-            session,
-            target,
-            EventKind.FREQUENCY_CHANGE,
-            CENTER,
-            now,
-            {"from": old, "to": slug, "downgrade": is_downgrade(order, old, slug)},
-        )
-        return Outcome(True, event_id)
+    subscription = _locked_subscription(session, target, now)
+    old = _frequency_slug(target, subscription)
+    if old == slug:
+        return Outcome(False)
+    subscription.frequency_id = chosen.id
+    subscription.updated_at = now
+    order = [f.slug for f in target.mailing_list.frequencies]
+    event_id = record_event(
+        session,
+        target,
+        EventKind.FREQUENCY_CHANGE,
+        CENTER,
+        now,
+        {"from": old, "to": slug, "downgrade": is_downgrade(order, old, slug)},
+    )
+    return Outcome(True, event_id)
 
 
 def set_topics(
@@ -78,50 +76,43 @@ def set_topics(
     if unknown:
         raise InvalidInput(f"unknown topic(s): {', '.join(sorted(unknown))}")
     changed = False
-    with atomic(session):
-        subscription = _locked_subscription(session, target, now)
-        opted_out = opted_out_topic_ids(session, subscription)
-        for topic in target.mailing_list.topics:
-            topic_target = Target(target.mailing_list, target.subscriber, topic, target.campaign_id)
-            if topic.slug in wanted and topic.id in opted_out:
-                changed |= resubscribe_scope(
-                    session, topic_target, channel=CENTER, now=now, commit=False
-                ).changed
-            elif topic.slug not in wanted and topic.id not in opted_out:
-                changed |= unsubscribe_scope(
-                    session, topic_target, channel=CENTER, now=now, commit=False
-                ).changed
-        return Outcome(changed)
+    subscription = _locked_subscription(session, target, now)
+    opted_out = opted_out_topic_ids(session, subscription)
+    for topic in target.mailing_list.topics:
+        topic_target = Target(target.mailing_list, target.subscriber, topic, target.campaign_id)
+        if topic.slug in wanted and topic.id in opted_out:
+            changed |= resubscribe_scope(session, topic_target, channel=CENTER, now=now).changed
+        elif topic.slug not in wanted and topic.id not in opted_out:
+            changed |= unsubscribe_scope(session, topic_target, channel=CENTER, now=now).changed
+    return Outcome(changed)
 
 
 def pause(session: Session, target: Target, option: str, *, now: datetime) -> Outcome:
     """Pause mail for one of the offered periods; it resumes by itself when the date passes."""
     until = pause_end(option, now)
-    with atomic(session):
-        subscription = _locked_subscription(session, target, now)
-        subscription.paused_until = until
-        subscription.updated_at = now
-        event_id = record_event(
-            session,
-            target,
-            EventKind.PAUSE,
-            CENTER,
-            now,
-            {"until": until.isoformat(), "option": option},
-        )
-        return Outcome(True, event_id)
+    subscription = _locked_subscription(session, target, now)
+    subscription.paused_until = until
+    subscription.updated_at = now
+    event_id = record_event(
+        session,
+        target,
+        EventKind.PAUSE,
+        CENTER,
+        now,
+        {"until": until.isoformat(), "option": option},
+    )
+    return Outcome(True, event_id)
 
 
 def resume(session: Session, target: Target, *, now: datetime) -> Outcome:
     """End a pause in force now."""
-    with atomic(session):
-        subscription = _locked_subscription(session, target, now)
-        if subscription.paused_until is None or subscription.paused_until <= now:
-            return Outcome(False)
-        subscription.paused_until = None
-        subscription.updated_at = now
-        event_id = record_event(session, target, EventKind.RESUME, CENTER, now)
-        return Outcome(True, event_id)
+    subscription = _locked_subscription(session, target, now)
+    if subscription.paused_until is None or subscription.paused_until <= now:
+        return Outcome(False)
+    subscription.paused_until = None
+    subscription.updated_at = now
+    event_id = record_event(session, target, EventKind.RESUME, CENTER, now)
+    return Outcome(True, event_id)
 
 
 def unsubscribe_all(
@@ -142,23 +133,22 @@ def _set_unsubscribed_all(
     session: Session, target: Target, channel: Channel, now: datetime, *, leave: bool
 ) -> Outcome:
     column = Subscriber.unsubscribed_all_at
-    with atomic(session):
-        flipped = session.execute(
-            update(Subscriber.__table__)  # type: ignore[arg-type]
-            .where(
-                Subscriber.__table__.c.id == target.subscriber.id,
-                column.is_(None) if leave else column.is_not(None),
-            )
-            .values(unsubscribed_all_at=now if leave else None)
-            .returning(Subscriber.__table__.c.id)
-        ).first()
-        session.expire(target.subscriber)
-        if flipped is None:
-            return Outcome(False)
-        kind = EventKind.UNSUBSCRIBE if leave else EventKind.RESUBSCRIBE
-        no_topic = Target(target.mailing_list, target.subscriber, None, target.campaign_id)
-        event_id = record_event(session, no_topic, kind, channel, now, {"scope": "all"})
-        return Outcome(True, event_id)
+    flipped = session.execute(
+        update(Subscriber.__table__)  # type: ignore[arg-type]
+        .where(
+            Subscriber.__table__.c.id == target.subscriber.id,
+            column.is_(None) if leave else column.is_not(None),
+        )
+        .values(unsubscribed_all_at=now if leave else None)
+        .returning(Subscriber.__table__.c.id)
+    ).first()
+    session.expire(target.subscriber)
+    if flipped is None:
+        return Outcome(False)
+    kind = EventKind.UNSUBSCRIBE if leave else EventKind.RESUBSCRIBE
+    no_topic = Target(target.mailing_list, target.subscriber, None, target.campaign_id)
+    event_id = record_event(session, no_topic, kind, channel, now, {"scope": "all"})
+    return Outcome(True, event_id)
 
 
 def latest_unsubscribe(session: Session, target: Target) -> Event | None:
@@ -190,11 +180,10 @@ def record_survey(
     event = latest_unsubscribe(session, target)
     if event is None:
         raise NotFound("There is no unsubscribe to give a reason for.")
-    with atomic(session):
-        answer = survey_answer(session, event)
-        if answer is None:
-            answer = SurveyResponse(event_id=event.id, created_at=now)
-            session.add(answer)
-        answer.reason = reason
-        answer.comment = comment
+    answer = survey_answer(session, event)
+    if answer is None:
+        answer = SurveyResponse(event_id=event.id, created_at=now)
+        session.add(answer)
+    answer.reason = reason
+    answer.comment = comment
     return answer

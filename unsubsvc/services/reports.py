@@ -1,29 +1,41 @@
-"""Reports over the counters: one row per campaign, plus exit-survey reasons.
+"""Reports over the counters: campaigns, lists, groups, trends, cohorts, timing, the survey.
 
 Reads ``campaign_stats`` (kept per event) and the deliveries, never the event
-log, so a report costs O(campaigns) however many events there are.
+log, so a campaign report costs O(campaigns) however many events there are;
+filters (list, campaign, time) are applied in SQL. Every report returns typed
+rows (``core.report_rows``, ``core.reporting``), whose fields are the columns
+the CLI and the admin console write out through ``core.tables``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import distinct, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, case, distinct, func, select
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from unsubsvc.core.errors import InvalidInput, NotFound
-from unsubsvc.core.events import Channel, EventKind
+from unsubsvc.core.events import EventKind
 from unsubsvc.core.preferences import SURVEY_REASONS
+from unsubsvc.core.report_rows import (
+    BreakdownRow,
+    CampaignRow,
+    CampaignTiming,
+    CommentRow,
+    ListOverviewRow,
+    ReasonRow,
+)
 from unsubsvc.core.reporting import (
+    ROLLING_WINDOW,
     CohortRow,
+    Rates,
     TrendPoint,
-    band,
     cohorts,
-    complaint_level,
+    needs_a_look,
     niche_reading,
-    rate,
     timing_split,
     trend,
 )
@@ -37,194 +49,177 @@ from unsubsvc.db.models import (
     SurveyResponse,
     Topic,
 )
+from unsubsvc.services.counters import lost_unsubscribe_clause
 
-#: The columns of a campaign report, in order (the contract's fields first).
-CAMPAIGN_FIELDS: Sequence[str] = (
-    "campaign",
-    "list",
-    "delivered",
-    "unsubscribes",
-    "unsubscribe_rate",
-    "band",
-    "complaints",
-    "complaint_rate",
-    "complaint_level",
-    "sent_at",
-    "segment",
-    "source",
-    "bounces",
-    "saves",
-    "resubscribes",
-    "excuse",
-    "benchmark",
-)
+_Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
 
 
-def _one_or_mixed(values: list[str | None]) -> str | None:
-    distinct = {v for v in values if v}
-    if not distinct:
-        return None
-    return distinct.pop() if len(distinct) == 1 else "mixed"
+def _within(
+    query: _Query,
+    moment: ColumnElement[datetime] | QueryableAttribute[datetime],
+    since: datetime | None,
+    until: datetime | None,
+) -> _Query:
+    """Keep rows whose ``moment`` is at or after ``since`` and before ``until`` (each optional)."""
+    if since is not None:
+        query = query.where(moment >= since)
+    if until is not None:
+        query = query.where(moment < until)
+    return query
+
+
+def _one_or_mixed(value: str | None, distinct_values: int | None) -> str | None:
+    """Return a campaign's one segment (or source), "mixed" if its parts went to several."""
+    return "mixed" if (distinct_values or 0) > 1 else value
 
 
 def campaign_report(
     session: Session,
     *,
     list_name: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> list[dict[str, Any]]:
-    """Return one row per campaign (oldest send first) with rates, bands and counters."""
-    query = (
-        select(Campaign, MailingList, CampaignStats)
-        .join(MailingList, MailingList.id == Campaign.list_id)
-        .outerjoin(CampaignStats, CampaignStats.campaign_id == Campaign.id)
-    )
-    if list_name is not None:
-        query = query.where(MailingList.name == list_name)
-    rows = session.execute(query).all()
-    parts: dict[int, list[Delivery]] = {}
-    ids = [campaign.id for campaign, _, _ in rows]
-    for start in range(0, len(ids), 500):
-        for delivery in session.scalars(
-            select(Delivery).where(Delivery.campaign_id.in_(ids[start : start + 500]))
-        ):
-            parts.setdefault(delivery.campaign_id, []).append(delivery)
-    ordered: list[tuple[tuple[datetime, int], dict[str, Any]]] = []
-    for campaign, mailing_list, stats in rows:
-        deliveries = parts.get(campaign.id, [])
-        sent_times = [d.sent_at for d in deliveries if d.sent_at is not None]
-        sent_at = min(sent_times) if sent_times else None
-        moment = sent_at or campaign.created_at
-        if (since is not None and moment < since) or (until is not None and moment >= until):
-            continue
-        delivered = stats.delivered if stats else 0
-        unsubscribes = stats.unsubscribes if stats else 0
-        complaints = stats.complaints if stats else 0
-        unsubscribe_rate = rate(unsubscribes, delivered)
-        ordered.append(
-            (
-                (moment, campaign.id),
-                {
-                    "campaign": campaign.key,
-                    "list": mailing_list.name,
-                    "delivered": delivered,
-                    "unsubscribes": unsubscribes,
-                    "unsubscribe_rate": unsubscribe_rate,
-                    "band": _value(band(unsubscribes, delivered)),
-                    "complaints": complaints,
-                    "complaint_rate": rate(complaints, delivered),
-                    "complaint_level": _value(complaint_level(complaints, delivered)),
-                    "sent_at": sent_at.isoformat() if sent_at else None,
-                    "segment": _one_or_mixed([d.segment for d in deliveries]),
-                    "source": _one_or_mixed([d.source for d in deliveries]),
-                    "bounces": stats.bounces if stats else 0,
-                    "saves": stats.saves if stats else 0,
-                    "resubscribes": stats.resubscribes if stats else 0,
-                    "excuse": campaign.excuse,
-                    "benchmark": niche_reading(mailing_list.niche or "", unsubscribe_rate),
-                },
-            )
-        )
-    ordered.sort(key=lambda pair: pair[0])
-    return [row for _, row in ordered]
-
-
-def _value(member: Any) -> str | None:
-    return None if member is None else str(member.value)
-
-
-def survey_reasons(
-    session: Session,
-    *,
-    list_name: str | None = None,
     campaign: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> list[dict[str, Any]]:
-    """Return how often each exit-survey reason was given, in the offered order."""
+) -> list[CampaignRow]:
+    """Return one row per campaign (oldest send first) with rates, bands and counters.
+
+    A campaign's moment is its earliest send time, or when it was first seen if
+    no send time was recorded; ``since``/``until`` select on it.
+    """
+    segment = case((Delivery.segment != "", Delivery.segment))
+    source = case((Delivery.source != "", Delivery.source))
+    sends = (
+        select(
+            Delivery.campaign_id,
+            func.min(Delivery.sent_at).label("sent_at"),
+            func.min(segment).label("segment"),
+            func.count(distinct(segment)).label("segments"),
+            func.min(source).label("source"),
+            func.count(distinct(source)).label("sources"),
+        )
+        .group_by(Delivery.campaign_id)
+        .subquery()
+    )
+    moment = func.coalesce(sends.c.sent_at, Campaign.created_at)
     query = (
-        select(SurveyResponse.reason, func.count())
-        .join(Event, Event.id == SurveyResponse.event_id)
-        .join(MailingList, MailingList.id == Event.list_id)
-        .outerjoin(Campaign, Campaign.id == Event.campaign_id)
-        .group_by(SurveyResponse.reason)
+        select(Campaign, MailingList.name, MailingList.niche, CampaignStats, sends)
+        .join(MailingList, MailingList.id == Campaign.list_id)
+        .outerjoin(CampaignStats, CampaignStats.campaign_id == Campaign.id)
+        .outerjoin(sends, sends.c.campaign_id == Campaign.id)
+        .order_by(moment, Campaign.id)
     )
     if list_name is not None:
         query = query.where(MailingList.name == list_name)
     if campaign is not None:
         query = query.where(Campaign.key == campaign)
-    if since is not None:
-        query = query.where(SurveyResponse.created_at >= since)
-    if until is not None:
-        query = query.where(SurveyResponse.created_at < until)
-    counts = {reason: int(n) for reason, n in session.execute(query)}
-    total = sum(counts.values())
-    labels = [*SURVEY_REASONS, (None, "No reason given (comment only)")]
-    return [
-        {
-            "reason": key,
-            "label": label,
-            "count": counts.get(key, 0),
-            "share": round(counts.get(key, 0) / total * 100, 1) if total else None,
-        }
-        for key, label in labels
-    ]
+    rows = []
+    for found, name, niche, stats, *parts in session.execute(_within(query, moment, since, until)):
+        _, sent_at, one_segment, segments, one_source, sources = parts
+        rates = Rates(
+            stats.delivered if stats else 0,
+            stats.unsubscribes if stats else 0,
+            stats.complaints if stats else 0,
+        )
+        rows.append(
+            CampaignRow(
+                campaign=found.key,
+                list=name,
+                rates=rates,
+                complaint_level=rates.complaint_level,
+                sent_at=sent_at,
+                segment=_one_or_mixed(one_segment, segments),
+                source=_one_or_mixed(one_source, sources),
+                bounces=stats.bounces if stats else 0,
+                saves=stats.saves if stats else 0,
+                resubscribes=stats.resubscribes if stats else 0,
+                excuse=found.excuse,
+                benchmark=niche_reading(niche or "", rates.unsubscribe_rate),
+            )
+        )
+    return rows
 
 
-def list_overview(session: Session) -> list[dict[str, Any]]:
-    """Return one row per list: totals over its campaigns, and its latest send's band."""
-    rows = campaign_report(session)
+def find_campaign(session: Session, list_name: str, key: str) -> CampaignRow:
+    """Return one campaign's report row; NotFound if the list has no such campaign."""
+    for row in campaign_report(session, list_name=list_name, campaign=key):
+        return row
+    raise NotFound(f"list {list_name!r} has no campaign {key!r}")
+
+
+def list_overview(
+    session: Session, campaigns: Sequence[CampaignRow] | None = None
+) -> list[ListOverviewRow]:
+    """Return one row per list: totals over its campaigns, and its latest send's band.
+
+    ``campaigns`` is the campaign report over every list, when the caller has it already.
+    """
+    mine: dict[str, list[CampaignRow]] = {}
+    for row in campaign_report(session) if campaigns is None else campaigns:
+        mine.setdefault(row.list, []).append(row)
     out = []
     for mailing_list in session.scalars(select(MailingList).order_by(MailingList.name)):
-        mine = [r for r in rows if r["list"] == mailing_list.name]
-        delivered = sum(r["delivered"] for r in mine)
-        unsubscribes = sum(r["unsubscribes"] for r in mine)
-        complaints = sum(r["complaints"] for r in mine)
-        latest = next((r for r in reversed(mine) if r["delivered"]), None)
+        sends = mine.get(mailing_list.name, [])
+        rates = Rates(
+            sum(r.rates.delivered for r in sends),
+            sum(r.rates.unsubscribes for r in sends),
+            sum(r.rates.complaints for r in sends),
+        )
+        latest = next((r for r in reversed(sends) if r.rates.delivered), None)
         out.append(
-            {
-                "list": mailing_list.name,
-                "display_name": mailing_list.display_name,
-                "niche": mailing_list.niche,
-                "campaigns": len(mine),
-                "delivered": delivered,
-                "unsubscribes": unsubscribes,
-                "unsubscribe_rate": rate(unsubscribes, delivered),
-                "band": _value(band(unsubscribes, delivered)),
-                "complaints": complaints,
-                "complaint_rate": rate(complaints, delivered),
-                "complaint_level": _value(complaint_level(complaints, delivered)),
-                "saves": sum(r["saves"] for r in mine),
-                "latest_campaign": latest["campaign"] if latest else None,
-                "latest_band": latest["band"] if latest else None,
-            }
+            ListOverviewRow(
+                list=mailing_list.name,
+                display_name=mailing_list.display_name,
+                niche=mailing_list.niche,
+                campaigns=len(sends),
+                rates=rates,
+                complaint_level=rates.complaint_level,
+                saves=sum(r.saves for r in sends),
+                latest_campaign=latest.campaign if latest else None,
+                latest_band=latest.rates.band if latest else None,
+            )
         )
     return out
 
 
-def list_trend(session: Session, list_name: str) -> list[TrendPoint]:
-    """Return the list's per-send rates with the rolling four-send average and spike flags."""
-    rows = campaign_report(session, list_name=list_name)
+def attention(campaigns: Sequence[CampaignRow]) -> list[tuple[str, list[CampaignRow]]]:
+    """Return, per list (by name), its recent delivered sends that need a look.
+
+    Recent is the rolling window (the last four sends); what needs a look is
+    ``core.reporting.needs_a_look``.
+    """
+    sends: dict[str, list[CampaignRow]] = {}
+    for row in campaigns:
+        if row.rates.delivered:
+            sends.setdefault(row.list, []).append(row)
+    out = []
+    for name in sorted(sends):
+        alarms = [
+            row
+            for row in sends[name][-ROLLING_WINDOW:]
+            if needs_a_look(row.rates.band, row.complaint_level, excused=bool(row.excuse))
+        ]
+        if alarms:
+            out.append((name, alarms))
+    return out
+
+
+def trend_of(campaigns: Sequence[CampaignRow]) -> list[TrendPoint]:
+    """Return one list's per-send rates with the rolling four-send average and spike flags."""
     series = [
-        (
-            r["campaign"],
-            datetime.fromisoformat(r["sent_at"]) if r["sent_at"] else None,
-            r["unsubscribes"],
-            r["delivered"],
-        )
-        for r in rows
-        if r["delivered"]
+        (r.campaign, r.sent_at, r.rates.unsubscribes, r.rates.delivered)
+        for r in campaigns
+        if r.rates.delivered
     ]
-    points = trend(series)
-    excused = {r["campaign"] for r in rows if r["excuse"]}
+    excused = {r.campaign for r in campaigns if r.excuse}
     # An admin-marked campaign (a pivot, an acquired list…) raises no alarm.
     return [
-        TrendPoint(p.campaign, p.sent_at, p.rate, p.rolling_average, False)
-        if p.campaign in excused
-        else p
-        for p in points
+        replace(p, well_above_average=False) if p.campaign in excused else p for p in trend(series)
     ]
+
+
+def list_trend(session: Session, list_name: str) -> list[TrendPoint]:
+    """Return the list's per-send rates with the rolling four-send average and spike flags."""
+    return trend_of(campaign_report(session, list_name=list_name))
 
 
 def _campaign(session: Session, list_name: str, key: str) -> Campaign:
@@ -244,30 +239,27 @@ def set_excuse(session: Session, list_name: str, key: str, text: str | None) -> 
         raise InvalidInput("an excuse is 1-200 characters")
     campaign = _campaign(session, list_name, key)
     campaign.excuse = text.strip() if text else None
-    session.commit()
+    session.flush()
     return campaign
 
 
 def campaign_timing(
     session: Session, list_name: str, key: str, *, buckets: int = 12, bucket_minutes: int = 10
-) -> dict[str, Any]:
+) -> CampaignTiming:
     """Return when a campaign's unsubscribes came after its send: split, hint and histogram."""
     campaign = _campaign(session, list_name, key)
     sent_at = session.scalar(
         select(func.min(Delivery.sent_at)).where(Delivery.campaign_id == campaign.id)
     )
+    if sent_at is None:
+        return CampaignTiming(None, None, None, None, None, bucket_minutes, ())
     moments = list(
         session.scalars(
             select(Event.occurred_at).where(
-                Event.campaign_id == campaign.id,
-                Event.kind == EventKind.UNSUBSCRIBE.value,
-                ~((Event.channel == Channel.PREFERENCE_CENTER.value) & Event.topic_id.is_not(None)),
-                func.coalesce(Event.detail["cause"].as_string(), "") != "complaint",
+                Event.campaign_id == campaign.id, lost_unsubscribe_clause()
             )
         )
     )
-    if sent_at is None:
-        return {"sent_at": None, "first_hour": None, "later": None, "hint": None, "histogram": []}
     split = timing_split(sent_at, moments)
     histogram = [0] * (buckets + 1)  # the last bucket holds everything after the window
     for moment in moments:
@@ -275,15 +267,15 @@ def campaign_timing(
         if minutes < 0:
             continue
         histogram[min(int(minutes // bucket_minutes), buckets)] += 1
-    return {
-        "sent_at": sent_at.isoformat(),
-        "first_hour": split.first_hour,
-        "later": split.later,
-        "first_hour_share": split.first_hour_share,
-        "hint": split.hint,
-        "bucket_minutes": bucket_minutes,
-        "histogram": histogram,
-    }
+    return CampaignTiming(
+        sent_at=sent_at,
+        first_hour=split.first_hour,
+        later=split.later,
+        first_hour_share=split.first_hour_share,
+        hint=split.hint,
+        bucket_minutes=bucket_minutes,
+        histogram=tuple(histogram),
+    )
 
 
 def cohort_table(session: Session, list_name: str) -> list[CohortRow]:
@@ -299,6 +291,7 @@ def cohort_table(session: Session, list_name: str) -> list[CohortRow]:
             )
         )
     ]
+    # Leaving the whole list, however it happened: a cohort counts members gone.
     unsubscribes = [
         (sid, moment)
         for sid, moment in session.execute(
@@ -323,6 +316,41 @@ def cohort_table(session: Session, list_name: str) -> list[CohortRow]:
     return cohorts(joins, unsubscribes, sends)
 
 
+def survey_reasons(
+    session: Session,
+    *,
+    list_name: str | None = None,
+    campaign: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[ReasonRow]:
+    """Return how often each exit-survey reason was given, in the offered order."""
+    query = (
+        select(SurveyResponse.reason, func.count())
+        .join(Event, Event.id == SurveyResponse.event_id)
+        .join(MailingList, MailingList.id == Event.list_id)
+        .outerjoin(Campaign, Campaign.id == Event.campaign_id)
+        .group_by(SurveyResponse.reason)
+    )
+    if list_name is not None:
+        query = query.where(MailingList.name == list_name)
+    if campaign is not None:
+        query = query.where(Campaign.key == campaign)
+    query = _within(query, SurveyResponse.created_at, since, until)
+    counts = {reason: int(n) for reason, n in session.execute(query)}
+    total = sum(counts.values())
+    labels = [*SURVEY_REASONS, (None, "No reason given (comment only)")]
+    return [
+        ReasonRow(
+            reason=key,
+            label=label,
+            count=counts.get(key, 0),
+            share=round(counts.get(key, 0) / total * 100, 1) if total else None,
+        )
+        for key, label in labels
+    ]
+
+
 def survey_comments(
     session: Session,
     *,
@@ -331,7 +359,7 @@ def survey_comments(
     reason: str | None = None,
     page: int = 1,
     per_page: int = 50,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[CommentRow], int]:
     """Return one page of free-text answers, newest first, and how many there are in all."""
     query = (
         select(SurveyResponse, MailingList.name, Campaign.key)
@@ -355,14 +383,8 @@ def survey_comments(
     ).all()
     return (
         [
-            {
-                "created_at": answer.created_at.isoformat(),
-                "list": list_name_,
-                "campaign": campaign_key,
-                "reason": answer.reason,
-                "comment": answer.comment,
-            }
-            for answer, list_name_, campaign_key in rows
+            CommentRow(answer.created_at, name, key, answer.reason, answer.comment)
+            for answer, name, key in rows
         ],
         int(total),
     )
@@ -378,7 +400,7 @@ def breakdown(
     list_name: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[BreakdownRow]:
     """Return unsubscribe and complaint rates grouped by list, segment, source or topic.
 
     List, segment and source add up the campaign rows (a campaign delivered to
@@ -389,13 +411,12 @@ def breakdown(
     if by not in BREAKDOWNS:
         raise InvalidInput(f"--by is one of {', '.join(BREAKDOWNS)}")
     rows = campaign_report(session, list_name=list_name, since=since, until=until)
-    groups: dict[str, dict[str, int]] = {}
+    # Per group: campaigns, delivered, unsubscribes, complaints.
+    groups: dict[str, tuple[int, int, int, int]] = {}
     if by == "topic":
         delivered_by_list: dict[str, int] = {}
         for row in rows:
-            delivered_by_list[row["list"]] = (
-                delivered_by_list.get(row["list"], 0) + row["delivered"]
-            )
+            delivered_by_list[row.list] = delivered_by_list.get(row.list, 0) + row.rates.delivered
         query = (
             select(MailingList.name, Topic.slug, func.count(distinct(Event.subscriber_id)))
             .join(Topic, Topic.id == Event.topic_id)
@@ -405,73 +426,20 @@ def breakdown(
         )
         if list_name is not None:
             query = query.where(MailingList.name == list_name)
-        if since is not None:
-            query = query.where(Event.occurred_at >= since)
-        if until is not None:
-            query = query.where(Event.occurred_at < until)
+        query = _within(query, Event.occurred_at, since, until)
         for name, slug, count in session.execute(query):
-            groups[f"{name}/{slug}"] = {
-                "delivered": delivered_by_list.get(name, 0),
-                "unsubscribes": int(count),
-                "complaints": 0,
-                "campaigns": 0,
-            }
+            groups[f"{name}/{slug}"] = (0, delivered_by_list.get(name, 0), int(count), 0)
     else:
         for row in rows:
-            key = row[by] or "(none)"
-            group = groups.setdefault(
-                key, {"delivered": 0, "unsubscribes": 0, "complaints": 0, "campaigns": 0}
+            key = getattr(row, by) or "(none)"
+            campaigns, delivered, unsubscribes, complaints = groups.get(key, (0, 0, 0, 0))
+            groups[key] = (
+                campaigns + 1,
+                delivered + row.rates.delivered,
+                unsubscribes + row.rates.unsubscribes,
+                complaints + row.rates.complaints,
             )
-            group["delivered"] += row["delivered"]
-            group["unsubscribes"] += row["unsubscribes"]
-            group["complaints"] += row["complaints"]
-            group["campaigns"] += 1
     return [
-        {
-            by: key,
-            **values,
-            "unsubscribe_rate": rate(values["unsubscribes"], values["delivered"]),
-            "band": _value(band(values["unsubscribes"], values["delivered"])),
-            "complaint_rate": rate(values["complaints"], values["delivered"]),
-        }
-        for key, values in sorted(groups.items())
-    ]
-
-
-TREND_FIELDS: Sequence[str] = (
-    "campaign", "sent_at", "unsubscribe_rate", "rolling_average", "well_above_average",
-)  # fmt: skip
-COHORT_FIELDS: Sequence[str] = (
-    "cohort", "members", "honeymoon_unsubscribes", "honeymoon_rate",
-    "later_unsubscribes", "later_rate",
-)  # fmt: skip
-REASON_FIELDS: Sequence[str] = ("reason", "label", "count", "share")
-
-
-def trend_rows(session: Session, list_name: str) -> list[dict[str, Any]]:
-    """Return the list's trend as rows of TREND_FIELDS, for tables and downloads."""
-    return [
-        {
-            "campaign": p.campaign,
-            "sent_at": p.sent_at.isoformat() if p.sent_at else None,
-            "unsubscribe_rate": p.rate,
-            "rolling_average": p.rolling_average,
-            "well_above_average": p.well_above_average,
-        }
-        for p in list_trend(session, list_name)
-    ]
-
-
-def cohort_rows(session: Session, list_name: str) -> list[dict[str, Any]]:
-    """Return the list's cohort table as rows of COHORT_FIELDS."""
-    return [
-        {
-            "cohort": c.cohort,
-            "members": c.members,
-            "honeymoon_unsubscribes": c.honeymoon_unsubscribes,
-            "honeymoon_rate": c.honeymoon_rate,
-            "later_unsubscribes": c.later_unsubscribes,
-            "later_rate": c.later_rate,
-        }
-        for c in cohort_table(session, list_name)
+        BreakdownRow(key, campaigns, Rates(delivered, unsubscribes, complaints))
+        for key, (campaigns, delivered, unsubscribes, complaints) in sorted(groups.items())
     ]

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.events import Channel, EventKind
 from unsubsvc.db.models import Delivery, Event, MailingList
-from unsubsvc.db.transaction import atomic
 from unsubsvc.services import unsubscribe as svc
 from unsubsvc.services.counters import count_delivery
 from unsubsvc.services.events import Outcome, Target, record_event
@@ -64,23 +63,22 @@ def record_delivery(
     for name, value in (("segment", segment), ("source", source)):
         if value is not None and (not value.strip() or len(value) > 100):
             raise InvalidInput(f"{name} is 1-100 characters")
-    with atomic(session):
-        row = ensure_campaign(session, mailing_list, campaign, now=now)
-        session.add(
-            Delivery(
-                campaign_id=row.id,
-                count=count,
-                sent_at=sent_at,
-                segment=segment,
-                source=source,
-                created_at=now,
-            )
+    row = ensure_campaign(session, mailing_list, campaign, now=now)
+    session.add(
+        Delivery(
+            campaign_id=row.id,
+            count=count,
+            sent_at=sent_at,
+            segment=segment,
+            source=source,
+            created_at=now,
         )
-        session.flush()
-        count_delivery(session, row.id, count)
-        total = session.scalar(
-            select(func.coalesce(func.sum(Delivery.count), 0)).where(Delivery.campaign_id == row.id)
-        )
+    )
+    session.flush()
+    count_delivery(session, row.id, count)
+    total = session.scalar(
+        select(func.coalesce(func.sum(Delivery.count), 0)).where(Delivery.campaign_id == row.id)
+    )
     return DeliveryTotal(row.key, int(total or 0))
 
 
@@ -94,16 +92,15 @@ def record_bounce(
     campaign: str | None = None,
 ) -> Outcome:
     """Record a bounce; it is a fact about delivery, not a recipient's choice."""
-    with atomic(session):
-        target = _target(session, mailing_list, email, now=now, campaign=campaign)
-        event_id = record_event(
-            session,
-            target,
-            EventKind.BOUNCE,
-            Channel.API,
-            now,
-            {"type": "hard" if hard else "soft"},
-        )
+    target = _target(session, mailing_list, email, now=now, campaign=campaign)
+    event_id = record_event(
+        session,
+        target,
+        EventKind.BOUNCE,
+        Channel.API,
+        now,
+        {"type": "hard" if hard else "soft"},
+    )
     return Outcome(True, event_id)
 
 
@@ -120,29 +117,21 @@ def record_complaint(
     A complainant must not be mailed again (common practice, and Gmail's rule).
     A repeated report of the same campaign's message counts once.
     """
-    with atomic(session):
-        target = _target(session, mailing_list, email, now=now, campaign=campaign)
-        seen = session.scalar(
-            select(Event.id).where(
-                Event.kind == EventKind.COMPLAINT.value,
-                Event.subscriber_id == target.subscriber.id,
-                Event.list_id == mailing_list.id,
-                Event.campaign_id.is_(None)
-                if target.campaign_id is None
-                else Event.campaign_id == target.campaign_id,
-            )
+    target = _target(session, mailing_list, email, now=now, campaign=campaign)
+    seen = session.scalar(
+        select(Event.id).where(
+            Event.kind == EventKind.COMPLAINT.value,
+            Event.subscriber_id == target.subscriber.id,
+            Event.list_id == mailing_list.id,
+            Event.campaign_id.is_(None)
+            if target.campaign_id is None
+            else Event.campaign_id == target.campaign_id,
         )
-        event_id = None
-        if seen is None:
-            event_id = record_event(session, target, EventKind.COMPLAINT, Channel.API, now)
-        svc.unsubscribe(
-            session,
-            target,
-            channel=Channel.API,
-            now=now,
-            detail={"cause": "complaint"},
-            commit=False,
-        )
+    )
+    event_id = None
+    if seen is None:
+        event_id = record_event(session, target, EventKind.COMPLAINT, Channel.API, now)
+    svc.unsubscribe(session, target, channel=Channel.API, now=now, detail={"cause": "complaint"})
     return Outcome(seen is None, event_id)
 
 

@@ -3,7 +3,7 @@
 Each change is a conditional UPDATE or an INSERT ... ON CONFLICT DO NOTHING,
 so when twenty mail-client retries race, the database lets one of them change
 the row and only that one writes the event. The change and its event are
-committed together before the caller answers.
+flushed together; the caller's unit of work commits them before it answers.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from unsubsvc.db.models import (
     Topic,
     TopicOptOut,
 )
-from unsubsvc.db.transaction import atomic
 from unsubsvc.db.upsert import insert_ignore
 from unsubsvc.services.events import Outcome, Target, record_event
 from unsubsvc.services.subscribers import (
@@ -76,30 +75,25 @@ def unsubscribe(
     channel: Channel,
     now: datetime,
     detail: dict[str, Any] | None = None,
-    commit: bool = True,
 ) -> Outcome:
-    """Unsubscribe the target's scope (its topic, else the whole list) and commit.
-
-    With ``commit=False`` the change joins the caller's transaction instead.
-    """
-    with atomic(session, commit=commit):
-        subscription = ensure_subscription(session, target.mailing_list, target.subscriber, now=now)
-        if target.topic is not None:
-            changed = insert_ignore(
-                session,
-                TopicOptOut,
-                {
-                    "subscription_id": subscription.id,
-                    "topic_id": target.topic.id,
-                    "created_at": now,
-                },
-                conflict_on=["subscription_id", "topic_id"],
-            )
-        else:
-            changed = _set_subscribed(session, subscription, False, now)
-        event_id = None
-        if changed:
-            event_id = record_event(session, target, EventKind.UNSUBSCRIBE, channel, now, detail)
+    """Unsubscribe the target's scope (its topic, else the whole list); say whether it changed."""
+    subscription = ensure_subscription(session, target.mailing_list, target.subscriber, now=now)
+    if target.topic is not None:
+        changed = insert_ignore(
+            session,
+            TopicOptOut,
+            {
+                "subscription_id": subscription.id,
+                "topic_id": target.topic.id,
+                "created_at": now,
+            },
+            conflict_on=["subscription_id", "topic_id"],
+        )
+    else:
+        changed = _set_subscribed(session, subscription, False, now)
+    event_id = None
+    if changed:
+        event_id = record_event(session, target, EventKind.UNSUBSCRIBE, channel, now, detail)
     return Outcome(changed, event_id)
 
 
@@ -110,26 +104,24 @@ def resubscribe(
     channel: Channel,
     now: datetime,
     detail: dict[str, Any] | None = None,
-    commit: bool = True,
 ) -> Outcome:
-    """Undo an unsubscribe of the target's scope and commit (unless ``commit=False``)."""
-    with atomic(session, commit=commit):
-        subscription = ensure_subscription(session, target.mailing_list, target.subscriber, now=now)
-        if target.topic is not None:
-            removed = session.execute(
-                delete(cast(Table, TopicOptOut.__table__))
-                .where(
-                    TopicOptOut.subscription_id == subscription.id,
-                    TopicOptOut.topic_id == target.topic.id,
-                )
-                .returning(TopicOptOut.topic_id)
+    """Undo an unsubscribe of the target's scope; say whether it changed."""
+    subscription = ensure_subscription(session, target.mailing_list, target.subscriber, now=now)
+    if target.topic is not None:
+        removed = session.execute(
+            delete(cast(Table, TopicOptOut.__table__))
+            .where(
+                TopicOptOut.subscription_id == subscription.id,
+                TopicOptOut.topic_id == target.topic.id,
             )
-            changed = removed.first() is not None
-        else:
-            changed = _set_subscribed(session, subscription, True, now)
-        event_id = None
-        if changed:
-            event_id = record_event(session, target, EventKind.RESUBSCRIBE, channel, now, detail)
+            .returning(TopicOptOut.topic_id)
+        )
+        changed = removed.first() is not None
+    else:
+        changed = _set_subscribed(session, subscription, True, now)
+    event_id = None
+    if changed:
+        event_id = record_event(session, target, EventKind.RESUBSCRIBE, channel, now, detail)
     return Outcome(changed, event_id)
 
 

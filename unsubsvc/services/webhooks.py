@@ -21,6 +21,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import Message
@@ -38,6 +39,8 @@ from unsubsvc.db.models import Webhook, WebhookAttempt, WebhookDelivery
 #: no answer came.
 Post = Callable[[str, bytes, dict[str, str]], int]
 Clock = Callable[[], datetime]
+#: Opens a unit of work: a session committed when the block ends, rolled back if it raises.
+Transactions = Callable[[], AbstractContextManager[Session]]
 
 USER_AGENT = "unsubsvc-webhooks"
 EVENT_ID_HEADER = "Unsubsvc-Event-Id"
@@ -101,14 +104,14 @@ def check_url(url: str) -> str:
 
 
 def add_endpoint(session: Session, url: str, *, now: datetime) -> tuple[Webhook, str]:
-    """Register an endpoint for every future change; return it and its secret, and commit.
+    """Register an endpoint for every future change; return it and its secret.
 
     Events committed before this call are not sent to it: the outbox gets
     rows only for endpoints that are active when a change is made.
     """
     webhook = Webhook(url=check_url(url), secret=new_secret(), created_at=now, disabled_at=None)
     session.add(webhook)
-    session.commit()
+    session.flush()
     return webhook, webhook.secret
 
 
@@ -139,13 +142,13 @@ def list_endpoints(session: Session) -> list[Endpoint]:
 
 
 def disable_endpoint(session: Session, webhook_id: int, *, now: datetime) -> Webhook:
-    """Stop sending to an endpoint (its undelivered rows stay, unsent) and commit."""
+    """Stop sending to an endpoint (its undelivered rows stay, unsent)."""
     webhook = session.get(Webhook, webhook_id)
     if webhook is None:
         raise NotFound(f"no webhook with id {webhook_id}")
     if webhook.disabled_at is None:  # disabling twice keeps the first date
         webhook.disabled_at = now
-    session.commit()
+    session.flush()
     return webhook
 
 
@@ -185,15 +188,18 @@ def http_post(
 
 
 def deliver_due(
-    session: Session,
+    transactions: Transactions,
     *,
     post: Post = http_post,
     now: datetime | Clock,
     batch: int = 100,
     stop: Callable[[], bool] | None = None,
 ) -> DeliveryStats:
-    """Send every outbox row that is due, oldest first, committing after each; return counts.
+    """Send every outbox row that is due, oldest first, each in its own transaction; return counts.
 
+    ``transactions`` opens a unit of work (a session committed when the block
+    ends, rolled back if it raises): each row is claimed, sent and recorded in
+    one, so a crash loses at most the row being sent, which is then sent again.
     ``now`` is a time or a clock. The rows due are those due at the start; a
     clock is read again for each row, so signatures carry the time of sending
     even when earlier receivers were slow. Rows are read ``batch`` at a time
@@ -201,29 +207,28 @@ def deliver_due(
     """
     clock = now if callable(now) else _fixed(now)
     cutoff = clock()
-    locking = session.get_bind().dialect.name == "postgresql"
     stats = DeliveryStats()
     while True:
-        candidates = list(
-            session.scalars(
-                select(WebhookDelivery.id)
-                .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-                .where(*_due(cutoff))
-                .order_by(WebhookDelivery.id)
-                .limit(batch)
+        with transactions() as session:
+            candidates = list(
+                session.scalars(
+                    select(WebhookDelivery.id)
+                    .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+                    .where(*_due(cutoff))
+                    .order_by(WebhookDelivery.id)
+                    .limit(batch)
+                )
             )
-        )
         progressed = False
         for delivery_id in candidates:
             if stop is not None and stop():
-                session.rollback()
                 return stats
-            if _deliver_one(session, delivery_id, cutoff, locking, post, clock, stats):
-                progressed = True
+            with transactions() as session:
+                if _deliver_one(session, delivery_id, cutoff, post, clock, stats):
+                    progressed = True
         # A run ends when a pass sends nothing: the rest is not due, waits behind an
         # earlier row, or is being sent by another deliverer.
         if not progressed:
-            session.rollback()
             return stats
 
 
@@ -257,67 +262,60 @@ def _deliver_one(
     session: Session,
     delivery_id: int,
     cutoff: datetime,
-    locking: bool,
     post: Post,
     clock: Clock,
     stats: DeliveryStats,
 ) -> bool:
     """Claim one row, send it and record the outcome; return whether it was attempted."""
+    # Check the row again as it is claimed: another deliverer may have sent it,
+    # or be sending it (locked, so skipped), since the candidates were read.
+    claim = (
+        select(WebhookDelivery, Webhook.url, Webhook.secret)
+        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+        .where(WebhookDelivery.id == delivery_id, *_due(cutoff))
+        .execution_options(populate_existing=True)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Lock only the outbox row: locking the webhook row too would make
+        # other deliverers skip every row of that endpoint.
+        claim = claim.with_for_update(skip_locked=True, of=WebhookDelivery)
+    row = session.execute(claim).first()
+    if row is None:
+        return False
+    delivery, url, secret = row
+    body = delivery.payload.encode("utf-8")
+    started = clock()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        SIGNATURE_HEADER: sign(secret, body, int(started.timestamp())),
+        EVENT_ID_HEADER: str(delivery.event_id),
+        DELIVERY_ID_HEADER: str(delivery.id),
+    }
+    status: int | None = None
+    error: str | None = None
     try:
-        # Check the row again as it is claimed: another deliverer may have sent it,
-        # or be sending it (locked, so skipped), since the candidates were read.
-        claim = (
-            select(WebhookDelivery, Webhook.url, Webhook.secret)
-            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-            .where(WebhookDelivery.id == delivery_id, *_due(cutoff))
-            .execution_options(populate_existing=True)
+        status = post(url, body, headers)
+    except Exception as exc:  # any failure of one row is recorded and retried, not fatal
+        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+    finished = clock()
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery.id, attempted_at=started, status_code=status, error=error
         )
-        if locking:
-            # Lock only the outbox row: locking the webhook row too would make
-            # other deliverers skip every row of that endpoint.
-            claim = claim.with_for_update(skip_locked=True, of=WebhookDelivery)
-        row = session.execute(claim).first()
-        if row is None:
-            session.rollback()
-            return False
-        delivery, url, secret = row
-        body = delivery.payload.encode("utf-8")
-        started = clock()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: sign(secret, body, int(started.timestamp())),
-            EVENT_ID_HEADER: str(delivery.event_id),
-            DELIVERY_ID_HEADER: str(delivery.id),
-        }
-        status: int | None = None
-        error: str | None = None
-        try:
-            status = post(url, body, headers)
-        except Exception as exc:  # any failure of one row is recorded and retried, not fatal
-            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
-        finished = clock()
-        session.add(
-            WebhookAttempt(
-                delivery_id=delivery.id, attempted_at=started, status_code=status, error=error
-            )
-        )
-        stats.attempted += 1
-        if status is not None and 200 <= status < 300:
-            delivery.delivered_at = finished
-            stats.delivered += 1
-        else:
-            if error is None:
-                error = f"HTTP {status}"
-                if status is not None and 300 <= status < 400:
-                    error += " (redirects are not followed)"
-            # ``attempts`` counts failures, so the wait after the n-th is backoff(n).
-            delivery.attempts += 1
-            delivery.last_error = error
-            delivery.next_attempt_at = max(finished, cutoff) + backoff(delivery.attempts)
-            stats.failed += 1
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+    )
+    stats.attempted += 1
+    if status is not None and 200 <= status < 300:
+        delivery.delivered_at = finished
+        stats.delivered += 1
+    else:
+        if error is None:
+            error = f"HTTP {status}"
+            if status is not None and 300 <= status < 400:
+                error += " (redirects are not followed)"
+        # ``attempts`` counts failures, so the wait after the n-th is backoff(n).
+        delivery.attempts += 1
+        delivery.last_error = error
+        delivery.next_attempt_at = max(finished, cutoff) + backoff(delivery.attempts)
+        stats.failed += 1
     return True

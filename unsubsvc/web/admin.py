@@ -3,21 +3,21 @@
 Accounts come from ``unsubsvc admin create``. A signed-in browser holds only the
 admin's id and sign-in time in the (signed, HttpOnly, SameSite=Lax) session
 cookie; every request reloads the account, so disabling it ends open sessions.
-Pages are server-rendered with inline SVG charts and no JavaScript; every table
-can be downloaded as CSV or JSON by appending ``.csv`` or ``.json``.
+Pages are server-rendered with inline SVG charts (laid out by ``web.charts``,
+written by ``templates/admin/_charts.html``) and no JavaScript; every table can be
+downloaded as CSV or JSON by appending ``.csv`` or ``.json``, written by
+``core.tables`` with the columns of the report's row type.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
-import json
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,27 +34,42 @@ from flask import (
 from flask import session as web_session
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from wtforms import EmailField, PasswordField, RadioField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from unsubsvc.core import charts
+from unsubsvc.core import tables
 from unsubsvc.core.errors import NotFound
 from unsubsvc.core.preferences import SURVEY_REASONS
+from unsubsvc.core.report_rows import (
+    CampaignRow,
+    CommentRow,
+    ListOverviewRow,
+    ReasonRow,
+    TimingRow,
+)
 from unsubsvc.core.reporting import (
     BAND_READINGS,
+    COMPLAINT_CRITICAL,
+    COMPLAINT_WARNING,
     HONEYMOON_SENDS,
     NICHE_BENCHMARKS,
     ROLLING_WINDOW,
+    SPIKE_FACTOR,
+    SPIKE_MIN_POINTS,
     TIMING_MIN_EVENTS,
     Band,
+    CohortRow,
+    TrendPoint,
+    band_alarm,
+    band_range,
+    percent,
 )
 from unsubsvc.db.models import AdminUser
 from unsubsvc.services import admin_users, reports
 from unsubsvc.services.lists import all_lists, get_list
-from unsubsvc.web import context
-from unsubsvc.web.extensions import session as db_session
+from unsubsvc.web import charts, context
+from unsubsvc.web.context import session as db_session
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +87,6 @@ PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.logout"})
 DownloadView = Callable[..., Response]
 #: Every table downloads as ``<page>.csv`` and ``<page>.json``.
 FORMATS = ("csv", "json")
-#: Spreadsheets run cells that start with these as formulas (OWASP "CSV injection").
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: The timing histogram: twelve ten-minute buckets, then everything later.
 BUCKET_MINUTES = 10
 BUCKETS = 12
@@ -88,29 +101,25 @@ EXCUSES: tuple[tuple[str, str], ...] = (
     ("other", "Other (describe below)"),
 )
 EXCUSE_MAX = 200
-#: What makes a recent send show under "Needs a look" on the overview.
-ALARM_BANDS = frozenset({Band.INVESTIGATE.value, Band.CRITICAL.value})
-ALARM_COMPLAINTS = frozenset({"warning", "critical"})
 REASON_LABELS = dict(SURVEY_REASONS)
+#: The rules the pages explain, in words, from ``core.reporting`` (never written twice).
+RULES = {
+    "band_readings": {band.value: text for band, text in BAND_READINGS.items()},
+    "band_ranges": {band.value: band_range(band) for band in Band},
+    "complaint_warning": percent(COMPLAINT_WARNING),
+    "complaint_critical": percent(COMPLAINT_CRITICAL),
+    "spike_factor": f"{SPIKE_FACTOR:g}",
+    "spike_points": f"{SPIKE_MIN_POINTS:g}",
+}
 
-OVERVIEW_FIELDS = (
-    "list",
-    "display_name",
-    "niche",
-    "campaigns",
-    "delivered",
-    "unsubscribes",
-    "unsubscribe_rate",
-    "band",
-    "complaints",
-    "complaint_rate",
-    "complaint_level",
-    "saves",
-    "latest_campaign",
-    "latest_band",
-)
-TIMING_FIELDS = ("minutes_from", "minutes_to", "unsubscribes")
-COMMENT_FIELDS = ("created_at", "list", "campaign", "reason", "comment")
+
+@dataclass(frozen=True)
+class OverviewLine:
+    """A list's row on the overview, with its latest delivered send and its niche's name."""
+
+    row: ListOverviewRow
+    latest: CampaignRow | None
+    niche_label: str | None
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
@@ -260,6 +269,11 @@ def num(value: int | None) -> str:
     return "–" if value is None else f"{value:,}"
 
 
+def when(moment: datetime | None) -> str | None:
+    """Format a time to the minute (UTC), or None when there is none."""
+    return None if moment is None else f"{moment:%Y-%m-%d %H:%M}"
+
+
 @bp.context_processor
 def page_helpers() -> dict[str, Any]:
     """Give the console's templates the signed-in admin, the sign-out form and formatters."""
@@ -269,8 +283,10 @@ def page_helpers() -> dict[str, Any]:
         "logout_form": LogoutForm() if admin is not None else None,
         "pct": pct,
         "num": num,
+        "when": when,
+        "band_alarm": band_alarm,
         "reason_labels": REASON_LABELS,
-        "band_readings": {band.value: text for band, text in BAND_READINGS.items()},
+        **RULES,
         "bands": list(Band),
         "window": ROLLING_WINDOW,
     }
@@ -317,13 +333,13 @@ def logout() -> ResponseReturnValue:
 def overview() -> ResponseReturnValue:
     """Show every list: totals, rates and bands, the latest send, and how to read them."""
     report = reports.campaign_report(db_session())
-    lists = _overview_rows(report)
+    lists = _overview_lines(report)
     reasons = reports.survey_reasons(db_session())
     return _page(
         "admin/overview.html",
         lists=lists,
-        names={row["list"]: row["display_name"] for row in lists},
-        attention=_attention(report),
+        names={line.row.list: line.row.display_name for line in lists},
+        attention=reports.attention(report),
         reasons=reasons,
     )
 
@@ -331,14 +347,14 @@ def overview() -> ResponseReturnValue:
 @downloads("/admin")
 def overview_download(fmt: str) -> Response:
     """Download the overview table."""
-    return download(reports.list_overview(db_session()), OVERVIEW_FIELDS, fmt, "lists", "lists")
+    return download(reports.list_overview(db_session()), ListOverviewRow, fmt, "lists", "lists")
 
 
 @downloads("/admin/reasons")
 def reasons_download(fmt: str) -> Response:
     """Download the exit-survey reasons over every list."""
     rows = reports.survey_reasons(db_session())
-    return download(rows, reports.REASON_FIELDS, fmt, "reasons", "reasons")
+    return download(rows, ReasonRow, fmt, "reasons", "reasons")
 
 
 @bp.get("/admin/lists/<name>")
@@ -346,14 +362,12 @@ def list_page(name: str) -> ResponseReturnValue:
     """Show a list's sends with bands, its trend chart, cohorts and exit-survey reasons."""
     mailing_list = get_list(db_session(), name)
     rows = reports.campaign_report(db_session(), list_name=name)
-    points = reports.list_trend(db_session(), name)
-    chart = Markup(  # noqa: S704 - built by core.charts, which escapes every text it writes
-        charts.line_chart(
-            points,
-            title=f"Unsubscribe rate per send, {mailing_list.display_name}",
-            chart_id="trend-chart",
-            window=ROLLING_WINDOW,
-        )
+    points = reports.trend_of(rows)
+    chart = charts.line_chart(
+        points,
+        title=f"Unsubscribe rate per send, {mailing_list.display_name}",
+        chart_id="trend-chart",
+        window=ROLLING_WINDOW,
     )
     return _page(
         "admin/list.html",
@@ -374,22 +388,22 @@ def campaigns_download(name: str, fmt: str) -> Response:
     """Download the list's campaign table (the same fields as ``unsubsvc report``)."""
     get_list(db_session(), name)
     rows = reports.campaign_report(db_session(), list_name=name)
-    return download(rows, reports.CAMPAIGN_FIELDS, fmt, "campaigns", f"{name}-campaigns")
+    return download(rows, CampaignRow, fmt, "campaigns", f"{name}-campaigns")
 
 
 @downloads("/admin/lists/<name>/trend")
 def trend_download(name: str, fmt: str) -> Response:
     """Download the data behind the trend chart."""
     get_list(db_session(), name)
-    rows = reports.trend_rows(db_session(), name)
-    return download(rows, reports.TREND_FIELDS, fmt, "trend", f"{name}-trend")
+    rows = reports.list_trend(db_session(), name)
+    return download(rows, TrendPoint, fmt, "trend", f"{name}-trend")
 
 
 @downloads("/admin/lists/<name>/cohorts")
 def cohorts_download(name: str, fmt: str) -> Response:
     """Download the list's cohort table."""
-    rows = reports.cohort_rows(db_session(), name)
-    return download(rows, reports.COHORT_FIELDS, fmt, "cohorts", f"{name}-cohorts")
+    rows = reports.cohort_table(db_session(), name)
+    return download(rows, CohortRow, fmt, "cohorts", f"{name}-cohorts")
 
 
 @downloads("/admin/lists/<name>/reasons")
@@ -397,7 +411,7 @@ def list_reasons_download(name: str, fmt: str) -> Response:
     """Download the list's exit-survey reasons."""
     get_list(db_session(), name)
     rows = reports.survey_reasons(db_session(), list_name=name)
-    return download(rows, reports.REASON_FIELDS, fmt, "reasons", f"{name}-reasons")
+    return download(rows, ReasonRow, fmt, "reasons", f"{name}-reasons")
 
 
 @bp.get("/admin/lists/<name>/campaigns/<path:campaign>")
@@ -414,27 +428,25 @@ def _campaign_page(
     excuse_form: ExcuseForm | None = None,
 ) -> Response:
     mailing_list = get_list(db_session(), name)
-    row = _campaign_row(name, campaign)
+    rows = reports.campaign_report(db_session(), list_name=name)
+    row = next((r for r in rows if r.campaign == campaign), None)
+    if row is None:
+        raise NotFound(f"list {name!r} has no campaign {campaign!r}")
     timing = reports.campaign_timing(
         db_session(), name, campaign, buckets=BUCKETS, bucket_minutes=BUCKET_MINUTES
     )
-    labels = _bucket_labels()
     histogram = None
-    if timing["sent_at"] is not None:
-        histogram = Markup(  # noqa: S704 - built by core.charts, which escapes every text
-            charts.bar_chart(
-                timing["histogram"],
-                labels,
-                title=f"Unsubscribes by minutes after the send, campaign {campaign}",
-                chart_id="timing-chart",
-                x_label="Minutes after the send",
-                y_label="Unsubscribes",
-                divider=(60 // BUCKET_MINUTES, "First hour"),
-            )
+    if timing.sent_at is not None:
+        histogram = charts.bar_chart(
+            timing.histogram,
+            _bucket_labels(),
+            title=f"Unsubscribes by minutes after the send, campaign {campaign}",
+            chart_id="timing-chart",
+            x_label="Minutes after the send",
+            y_label="Unsubscribes",
+            divider=(60 // BUCKET_MINUTES, "First hour"),
         )
-    point = next(
-        (p for p in reports.list_trend(db_session(), name) if p.campaign == campaign), None
-    )
+    point = next((p for p in reports.trend_of(rows) if p.campaign == campaign), None)
     comments, comment_total = reports.survey_comments(
         db_session(), list_name=name, campaign=campaign, per_page=5
     )
@@ -462,25 +474,16 @@ def timing_download(name: str, campaign: str, fmt: str) -> Response:
     timing = reports.campaign_timing(
         db_session(), name, campaign, buckets=BUCKETS, bucket_minutes=BUCKET_MINUTES
     )
-    rows = [
-        {
-            "minutes_from": i * BUCKET_MINUTES,
-            "minutes_to": (i + 1) * BUCKET_MINUTES if i < BUCKETS else None,
-            "unsubscribes": count,
-        }
-        for i, count in enumerate(timing["histogram"])
-    ]
-    return download(rows, TIMING_FIELDS, fmt, "timing", f"{name}-{_file_part(campaign)}-timing")
+    filename = f"{name}-{_file_part(campaign)}-timing"
+    return download(timing.buckets(), TimingRow, fmt, "timing", filename)
 
 
 @downloads("/admin/lists/<name>/campaigns/<path:campaign>/reasons")
 def campaign_reasons_download(name: str, campaign: str, fmt: str) -> Response:
     """Download a campaign's exit-survey reasons."""
-    _campaign_row(name, campaign)
+    reports.find_campaign(db_session(), name, campaign)
     rows = reports.survey_reasons(db_session(), list_name=name, campaign=campaign)
-    return download(
-        rows, reports.REASON_FIELDS, fmt, "reasons", f"{name}-{_file_part(campaign)}-reasons"
-    )
+    return download(rows, ReasonRow, fmt, "reasons", f"{name}-{_file_part(campaign)}-reasons")
 
 
 @bp.post("/admin/lists/<name>/campaigns/<path:campaign>/excuse")
@@ -524,7 +527,7 @@ def comments() -> ResponseReturnValue:
 def comments_download(fmt: str) -> Response:
     """Download every comment matching the same filters as the page (all pages)."""
     filters = _comment_filters()
-    rows: list[dict[str, Any]] = []
+    rows: list[CommentRow] = []
     page = 1
     while True:
         chunk, total = reports.survey_comments(db_session(), **filters, page=page, per_page=500)
@@ -532,7 +535,7 @@ def comments_download(fmt: str) -> Response:
         if not chunk or len(rows) >= total:
             break
         page += 1
-    return download(rows, COMMENT_FIELDS, fmt, "comments", "comments")
+    return download(rows, CommentRow, fmt, "comments", "comments")
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -542,54 +545,20 @@ def _page(template: str, status: int = 200, **values: Any) -> Response:
     return Response(render_template(template, **values), status=status, mimetype="text/html")
 
 
-def _overview_rows(report: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Return the overview rows with the latest send's rate, excuse and niche reading."""
-    by_key = {(r["list"], r["campaign"]): r for r in report}
+def _overview_lines(report: Sequence[CampaignRow]) -> list[OverviewLine]:
+    """Return the overview's lines: each list's row, its latest send's row and niche name."""
+    by_key = {(r.list, r.campaign): r for r in report}
     out = []
-    for row in reports.list_overview(db_session()):
-        latest = by_key.get((row["list"], row["latest_campaign"]))
-        niche = NICHE_BENCHMARKS.get(row["niche"] or "")
+    for row in reports.list_overview(db_session(), report):
+        niche = NICHE_BENCHMARKS.get(row.niche or "")
         out.append(
-            {
-                **row,
-                "latest_rate": latest["unsubscribe_rate"] if latest else None,
-                "latest_excuse": latest["excuse"] if latest else None,
-                "latest_benchmark": latest["benchmark"] if latest else None,
-                "niche_label": niche[0] if niche else row["niche"],
-            }
+            OverviewLine(
+                row=row,
+                latest=by_key.get((row.list, row.latest_campaign or "")),
+                niche_label=niche[0] if niche else row.niche,
+            )
         )
     return out
-
-
-def _attention(report: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Return, per list, its recent sends (the rolling window) that call for a look.
-
-    A send calls for a look when its band is investigate or critical and no
-    excuse was given, or when its complaint rate reaches Gmail's warning line
-    (an excuse does not cover complaints: they hurt deliverability whatever the cause).
-    """
-    sends: dict[str, list[dict[str, Any]]] = {}
-    for row in report:
-        if row["delivered"]:
-            sends.setdefault(row["list"], []).append(row)
-    out = []
-    for name in sorted(sends):
-        alarms = [
-            row
-            for row in sends[name][-ROLLING_WINDOW:]
-            if (row["band"] in ALARM_BANDS and not row["excuse"])
-            or row["complaint_level"] in ALARM_COMPLAINTS
-        ]
-        if alarms:
-            out.append((name, alarms))
-    return out
-
-
-def _campaign_row(name: str, campaign: str) -> dict[str, Any]:
-    for row in reports.campaign_report(db_session(), list_name=name):
-        if row["campaign"] == campaign:
-            return row
-    raise NotFound(f"list {name!r} has no campaign {campaign!r}")
 
 
 def _bucket_labels() -> list[str]:
@@ -634,42 +603,12 @@ def _file_part(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", value).strip("._")[:80] or "campaign"
 
 
-def csv_cell(value: Any) -> str:
-    """Return a CSV cell for ``value``; text a spreadsheet would run as a formula gets a quote."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    if isinstance(value, str) and (
-        text.startswith(FORMULA_START) or text.lstrip().startswith(FORMULA_START)
-    ):
-        return "'" + text
-    return text
-
-
-def to_csv(rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> str:
-    """Render rows as CSV with a header (RFC 4180 line ends), formula-safe."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(fields)
-    for row in rows:
-        writer.writerow([csv_cell(row.get(field)) for field in fields])
-    return out.getvalue()
-
-
-def download(
-    rows: Sequence[dict[str, Any]], fields: Sequence[str], fmt: str, key: str, filename: str
-) -> Response:
-    """Answer ``rows`` as a CSV or JSON attachment."""
+def download(rows: Sequence[object], row_type: type, fmt: str, key: str, filename: str) -> Response:
+    """Answer ``rows`` as a CSV or JSON attachment; ``row_type``'s fields are the columns."""
     if fmt == "csv":
-        response = Response(to_csv(rows, fields), mimetype="text/csv")
+        response = Response(tables.to_csv(rows, tables.columns(row_type)), mimetype="text/csv")
     else:
-        body = json.dumps(
-            {key: [{field: row.get(field) for field in fields} for row in rows]},
-            indent=2,
-            ensure_ascii=False,
-        )
+        body = tables.to_json(key, rows, ensure_ascii=False)
         response = Response(body, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="unsubsvc-{filename}.{fmt}"'
     return response

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,12 +9,11 @@ from typing import Any
 from flask import Flask
 
 from unsubsvc.core.addresses import mask_address
-from unsubsvc.settings import load_settings
-from unsubsvc.web import context, errors, hygiene, security
-from unsubsvc.web.extensions import csrf, db, migrate
+from unsubsvc.runtime import Runtime, build_runtime
+from unsubsvc.web import admin, api, center, context, errors, health, hygiene, oneclick, security
+from unsubsvc.web.extensions import csrf
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-MIGRATIONS_DIR = PACKAGE_DIR / "db" / "migrations"
 
 
 def template_folder() -> Path:
@@ -25,34 +23,28 @@ def template_folder() -> Path:
     return packaged if packaged.is_dir() else PACKAGE_DIR.parent / "templates"
 
 
-def engine_options(url: str) -> dict[str, Any]:
-    """Return engine options: check pooled connections, and never wait forever to connect."""
-    options: dict[str, Any] = {"pool_pre_ping": True}
-    if url.startswith("postgresql"):
-        # A server that drops packets must not hang a request (or an MTA pipe) for minutes.
-        options["connect_args"] = {"connect_timeout": 10}
-    return options
+def create_app(
+    runtime: Runtime | None = None, *, flask_config: Mapping[str, Any] | None = None
+) -> Flask:
+    """Build the app over ``runtime`` (default: one built from the environment's Settings).
 
-
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: defaults, then ``UNSUBSVC_*`` environment, then ``config`` overrides.
-
+    ``flask_config`` is for Flask's own switches in tests (``TESTING``,
+    ``WTF_CSRF_ENABLED``); unsubsvc's settings come from the runtime only.
     The factory neither creates tables nor migrates: ``unsubsvc init`` does.
     """
-    instance_path = os.environ.get("UNSUBSVC_INSTANCE_PATH") or None
+    runtime = build_runtime() if runtime is None else runtime
+    settings = runtime.settings
     app = Flask(
         "unsubsvc",
-        instance_path=instance_path,
-        instance_relative_config=True,
+        instance_path=str(settings.instance_path),
         template_folder=str(template_folder()),
         static_folder=str(PACKAGE_DIR / "static"),
         root_path=str(PACKAGE_DIR),
     )
-    settings = load_settings(Path(app.instance_path))
+    # Only what Flask and its extensions read.
     app.config.from_mapping(
         SECRET_KEY=settings.secret_keys[0],
         SECRET_KEY_FALLBACKS=list(settings.secret_keys[1:]),
-        SQLALCHEMY_DATABASE_URI=settings.database_url,
         MAX_CONTENT_LENGTH=settings.max_body,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -60,45 +52,27 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # A landing page left open for hours must still submit; the token is tied
         # to the browser session, which is what CSRF protection needs.
         WTF_CSRF_TIME_LIMIT=None,
-        UNSUBSVC_SECRET_KEYS=settings.secret_keys,
-        UNSUBSVC_BASE_URL=settings.base_url,
-        UNSUBSVC_MAILTO=settings.mailto,
-        UNSUBSVC_TOKEN_MAX_AGE=settings.token_max_age,
-        UNSUBSVC_SENDER_NAME=settings.sender_name,
-        UNSUBSVC_ENV=settings.env,
     )
-    if config is not None:
-        app.config.update(config)
-    app.config.setdefault(
-        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
-    )
+    if flask_config is not None:
+        app.config.update(flask_config)
 
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    # Registered first, so its after_request hook runs last: it commits what the view did.
+    context.install(app, runtime)
     csrf.init_app(app)
-    context.install(app)
     security.init_app(app)
     hygiene.init_app(app)
     errors.init_app(app)
-
-    from unsubsvc.web import api, center, health, oneclick
 
     app.register_blueprint(oneclick.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(center.bp)
     app.register_blueprint(health.bp)
-    from unsubsvc.web import admin
-
     app.register_blueprint(admin.bp)
-
-    from unsubsvc.cli import register_commands
-
-    register_commands(app)
 
     app.add_template_filter(mask_address)
 
     @app.context_processor
     def sender() -> dict[str, Any]:
-        return {"sender_name": app.config["UNSUBSVC_SENDER_NAME"]}
+        return {"sender_name": settings.sender_name}
 
     return app

@@ -12,7 +12,6 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -24,13 +23,13 @@ from wtforms.fields.choices import SelectChoice
 
 from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.preferences import PAUSE_OPTIONS, RecipientState
-from unsubsvc.core.tokens import Purpose, TokenPayload
+from unsubsvc.core.tokens import Purpose
 from unsubsvc.services import preferences as prefs
 from unsubsvc.services import unsubscribe as svc
 from unsubsvc.services.events import Target
 from unsubsvc.services.status import recipient_state
 from unsubsvc.web import context
-from unsubsvc.web.extensions import session
+from unsubsvc.web.context import session
 from unsubsvc.web.forms import (
     FrequencyForm,
     PauseForm,
@@ -40,6 +39,7 @@ from unsubsvc.web.forms import (
     TopicsForm,
     UnsubscribeForm,
 )
+from unsubsvc.web.pages import render_unsubscribed
 
 bp = Blueprint("center", __name__, url_prefix="/p/<token>")
 
@@ -48,12 +48,6 @@ def load(token: str) -> Target:
     """Verify a preferences token and load what it names (400/404 otherwise)."""
     payload = context.minter().signer.verify(Purpose.PREFERENCES, token, now=context.now())
     return svc.resolve(session(), payload)
-
-
-def preferences_token(payload: TokenPayload) -> str:
-    """Return the preferences token for the recipient behind any token's payload."""
-    scoped = TokenPayload(payload.list_id, payload.subscriber, campaign_id=payload.campaign_id)
-    return context.minter().signer.sign(Purpose.PREFERENCES, scoped, now=context.now())
 
 
 def frequency_label(slug: str) -> str:
@@ -95,51 +89,6 @@ def render_center(token: str, target: Target, status: int = 200, **forms: Any) -
         **context_forms,
     )
     return Response(html, status=status, mimetype="text/html")
-
-
-def render_unsubscribed(
-    prefs_token: str,
-    target: Target,
-    scope: str,
-    *,
-    survey_form: SurveyForm | None = None,
-    status: int = 200,
-    just_now: bool = False,
-) -> Response:
-    """Render the confirmation: what stopped, an undo button and the optional exit survey."""
-    event = prefs.latest_unsubscribe(session(), target)
-    answer = prefs.survey_answer(session(), event) if event is not None else None
-    if survey_form is None:
-        survey_form = (
-            SurveyForm(reason=answer.reason, comment=answer.comment) if answer else SurveyForm()
-        )
-    html = render_template(
-        "center/unsubscribed.html",
-        prefs_token=prefs_token,
-        target=target,
-        scope=scope,
-        scope_text=scope_text(target, scope),
-        just_now=just_now,
-        undo_form=ResubscribeForm(scope=scope),
-        survey_form=survey_form,
-        answered=answer is not None,
-    )
-    return Response(html, status=status, mimetype="text/html")
-
-
-def scope_text(target: Target, scope: str) -> str:
-    """Say in words what an unsubscribe of ``scope`` stopped."""
-    if scope == "all":
-        return f"any mail from {context_sender()}"
-    if scope.startswith("topic:"):
-        slug = scope.removeprefix("topic:")
-        name = next((t.name for t in target.mailing_list.topics if t.slug == slug), slug)
-        return f"{name} mail from {target.mailing_list.display_name}"
-    return f"mail from {target.mailing_list.display_name}"
-
-
-def context_sender() -> str:
-    return str(current_app.config["UNSUBSVC_SENDER_NAME"])
 
 
 def back(token: str, message: str) -> ResponseReturnValue:

@@ -1,44 +1,81 @@
-"""Per-app services the views share: the link minter and the clock."""
+"""Per-app runtime and per-request unit of work: the views' session, minter and clock.
+
+A request opens at most one session, on first use. After the view has made
+its answer, the session is committed if the answer is a success (below 400)
+and rolled back otherwise, before the answer is sent: an acknowledged
+unsubscribe is on disk, and a request that failed half-way leaves nothing
+behind. A failed commit turns into an error answer, never a false 200.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app, g
+from sqlalchemy.orm import Session
 
-from unsubsvc.core.tokens import TokenSigner
+from unsubsvc.runtime import Runtime
 from unsubsvc.services.links import LinkMinter
+from unsubsvc.settings import Settings
 
-_MINTER = "unsubsvc.minter"
-_CLOCK = "unsubsvc.clock"
+_RUNTIME = "unsubsvc.runtime"
+_SESSION = "unsubsvc_session"
 
 
-def install(app: Flask) -> None:
-    """Build the app's minter from its config and pick its clock."""
-    signer = TokenSigner(
-        app.config["UNSUBSVC_SECRET_KEYS"], max_age=app.config.get("UNSUBSVC_TOKEN_MAX_AGE")
-    )
-    app.extensions[_MINTER] = LinkMinter(
-        signer=signer,
-        base_url=app.config["UNSUBSVC_BASE_URL"],
-        mailto=app.config.get("UNSUBSVC_MAILTO"),
-    )
-    clock: Callable[[], datetime] = app.config.get("UNSUBSVC_CLOCK") or _utcnow
-    app.extensions[_CLOCK] = clock
+def install(app: Flask, runtime: Runtime) -> None:
+    """Attach ``runtime`` to ``app`` and commit or roll back each request's session."""
+    app.extensions[_RUNTIME] = runtime
+    app.after_request(_finish_unit_of_work)
+    app.teardown_appcontext(_close_session)
+
+
+def runtime_of(app: Flask) -> Runtime:
+    """Return the runtime an app was built with."""
+    value: Runtime = app.extensions[_RUNTIME]
+    return value
+
+
+def runtime() -> Runtime:
+    """Return the current app's runtime."""
+    return runtime_of(current_app)
+
+
+def settings() -> Settings:
+    """Return the current app's settings."""
+    return runtime().settings
+
+
+def session() -> Session:
+    """Return this request's session, opening it on first use."""
+    current: Session | None = g.get(_SESSION)
+    if current is None:
+        current = runtime().session_factory()
+        setattr(g, _SESSION, current)
+    return current
 
 
 def minter() -> LinkMinter:
     """Return the current app's link minter."""
-    value: LinkMinter = current_app.extensions[_MINTER]
-    return value
+    return runtime().minter
 
 
 def now() -> datetime:
     """Return the current app's notion of now (tests inject a fixed clock)."""
-    clock: Callable[[], datetime] = current_app.extensions[_CLOCK]
-    return clock()
+    return runtime().now()
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+def _finish_unit_of_work(response: Response) -> Response:
+    """Commit a successful request's changes, roll back anything else, before answering."""
+    current: Session | None = g.get(_SESSION)
+    if current is not None:
+        if response.status_code < 400:
+            current.commit()  # raising here answers 500 (or 503): never a 200 for a lost change
+        else:
+            current.rollback()
+    return response
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    current: Session | None = g.pop(_SESSION, None)
+    if current is not None:
+        current.close()  # rolls back whatever was not committed

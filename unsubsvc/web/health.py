@@ -6,7 +6,7 @@ from flask import Blueprint
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from unsubsvc.web.extensions import db
+from unsubsvc.web.context import session
 
 bp = Blueprint("health", __name__)
 
@@ -15,8 +15,7 @@ bp = Blueprint("health", __name__)
 def healthz() -> tuple[dict[str, str], int]:
     """Answer whether this server can reach its database."""
     try:
-        db.session.execute(text("SELECT 1"))
+        session().execute(text("SELECT 1"))
     except SQLAlchemyError:
-        db.session.rollback()
         return {"status": "unavailable", "database": "unreachable"}, 503
     return {"status": "ok", "database": "ok"}, 200

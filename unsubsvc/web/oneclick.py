@@ -16,9 +16,11 @@ from unsubsvc.core.headers import ONE_CLICK, preferences_url
 from unsubsvc.core.tokens import Purpose, TokenPayload
 from unsubsvc.services import unsubscribe as svc
 from unsubsvc.services.events import Target
-from unsubsvc.web import center, context
-from unsubsvc.web.extensions import csrf, session
+from unsubsvc.web import context
+from unsubsvc.web.context import session
+from unsubsvc.web.extensions import csrf
 from unsubsvc.web.forms import ConfirmUnsubscribeForm
+from unsubsvc.web.pages import preferences_token, render_unsubscribed
 
 bp = Blueprint("oneclick", __name__)
 
@@ -33,7 +35,7 @@ def load_target(token: str) -> tuple[TokenPayload, Target]:
 
 def preferences_link(payload: TokenPayload) -> str:
     """Return the preference-center URI for the recipient behind an unsubscribe token."""
-    return preferences_url(context.minter().base_url, center.preferences_token(payload))
+    return preferences_url(context.minter().base_url, preferences_token(payload))
 
 
 @bp.route("/u/<token>", methods=["GET", "HEAD", "POST"])
@@ -47,9 +49,7 @@ def unsubscribe_uri(token: str) -> Response | str:
         return render_template("oneclick/unsubscribed.html", target=target)
     if svc.is_unsubscribed(session(), target):
         # Already done (by the mail client, say): offer undo and the survey instead.
-        return center.render_unsubscribed(
-            center.preferences_token(payload), target, scope_of(target)
-        )
+        return render_unsubscribed(preferences_token(payload), target, scope_of(target))
     return render_template(
         "oneclick/landing.html",
         target=target,
@@ -70,9 +70,7 @@ def confirm(token: str) -> Response:
     if not ConfirmUnsubscribeForm().validate_on_submit():
         abort(400)
     svc.unsubscribe(session(), target, channel=Channel.LANDING_PAGE, now=context.now())
-    return center.render_unsubscribed(
-        center.preferences_token(payload), target, scope_of(target), just_now=True
-    )
+    return render_unsubscribed(preferences_token(payload), target, scope_of(target), just_now=True)
 
 
 def scope_of(target: Target) -> str:

@@ -1,37 +1,12 @@
-"""The sender API, ``/api/v1``: JSON in and out, bearer keys, an OpenAPI document."""
+"""The sender API, ``/api/v1``: JSON in and out, bearer keys, an OpenAPI document.
+
+The blueprint and its registry live in ``blueprint``; importing ``routes``
+registers the operations on them.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request
+from unsubsvc.web.api import routes
+from unsubsvc.web.api.blueprint import PREFIX, api, bp
 
-from unsubsvc.services.apikeys import authenticate
-from unsubsvc.web import context
-from unsubsvc.web.api.registry import Api, ApiError
-from unsubsvc.web.extensions import csrf, session
-
-PREFIX = "/api/v1"
-#: 10,000 recipients with campaign ids fit in well under this.
-DEFAULT_MAX_BODY = 4 * 1024 * 1024
-
-bp = Blueprint("api", __name__, url_prefix=PREFIX)
-api = Api(bp, title="unsubsvc sender API", version="1")
-# Authenticated by bearer keys, not cookies: CSRF does not apply.
-csrf.exempt(bp)
-
-
-@bp.before_request
-def authenticate_request() -> None:
-    """Allow a larger body than pages get, and require a live API key (but for the document)."""
-    request.max_content_length = current_app.config.get("UNSUBSVC_API_MAX_BODY", DEFAULT_MAX_BODY)
-    if request.endpoint == "api.openapi_document":
-        return
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    key = None
-    if scheme.lower() == "bearer" and presented.strip():
-        key = authenticate(session(), presented.strip(), now=context.now())
-    if key is None:
-        raise ApiError(401, "send a valid API key as 'Authorization: Bearer <key>'")
-    g.api_key = key
-
-
-from unsubsvc.web.api import routes  # noqa: E402,F401  (registers the operations)
+__all__ = ["PREFIX", "api", "bp", "routes"]

@@ -15,9 +15,9 @@ from unsubsvc.services import batch, feed, senders, webhooks
 from unsubsvc.services import lists as list_service
 from unsubsvc.services.status import status_document
 from unsubsvc.web import context
-from unsubsvc.web.api import PREFIX, api
 from unsubsvc.web.api import schemas as s
-from unsubsvc.web.extensions import session
+from unsubsvc.web.api.blueprint import PREFIX, api
+from unsubsvc.web.context import session
 
 #: Integer ids are 32-bit in the database; a larger one names nothing.
 MAX_ID = 2**31 - 1

@@ -1,18 +1,46 @@
-"""Inline SVG charts: valid XML, accessible, escaped, deterministic."""
+"""Inline SVG charts: laid out by ``web.charts``, written by ``templates/admin/_charts.html``.
+
+Valid XML, accessible, escaped by Jinja's autoescape, deterministic.
+"""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from flask import Flask, render_template_string
 
-from unsubsvc.core.charts import bar_chart, format_rate, line_chart, nice_step
 from unsubsvc.core.reporting import TrendPoint, trend
+from unsubsvc.web import charts
+from unsubsvc.web.app import template_folder
+from unsubsvc.web.charts import format_rate, nice_step
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 HOSTILE = '<script>alert("x")</script>&amp; \' " ]]> <!--'
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+#: A bare app on the service's templates: the charts need nothing else.
+PAGES = Flask("charts", template_folder=str(template_folder()))
+
+
+def render(macro: str, chart: Any) -> str:
+    """Return a laid-out chart written by its template macro."""
+    with PAGES.app_context():
+        return render_template_string(
+            f'{{% from "admin/_charts.html" import {macro} %}}{{{{ {macro}(chart) }}}}',
+            chart=chart,
+        )
+
+
+def line_chart(points: list[TrendPoint], **options: Any) -> str:
+    return render("line_chart", charts.line_chart(points, **options))
+
+
+def bar_chart(values: list[int], labels: list[str], **options: Any) -> str:
+    return render("bar_chart", charts.bar_chart(values, labels, **options))
 
 
 def weekly(counts: list[int], delivered: int = 2_000) -> list[TrendPoint]:
@@ -147,7 +175,7 @@ def test_bar_chart_writes_values_and_divider() -> None:
     assert "14" in labels and "First hour" in labels
     assert len([r for r in root.iter("{http://www.w3.org/2000/svg}rect")]) == 4
     with pytest.raises(ValueError, match="differ in length"):
-        bar_chart([1], [], title="bad")
+        charts.bar_chart([1], [], title="bad")
 
 
 @pytest.mark.parametrize(

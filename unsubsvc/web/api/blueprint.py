@@ -1,0 +1,32 @@
+"""The API blueprint and its operation registry; every call but the document needs a key."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, request
+
+from unsubsvc.services.apikeys import authenticate
+from unsubsvc.web import context
+from unsubsvc.web.api.registry import Api, ApiError
+from unsubsvc.web.context import session
+from unsubsvc.web.extensions import csrf
+
+PREFIX = "/api/v1"
+bp = Blueprint("api", __name__, url_prefix=PREFIX)
+api = Api(bp, title="unsubsvc sender API", version="1")
+# Authenticated by bearer keys, not cookies: CSRF does not apply.
+csrf.exempt(bp)
+
+
+@bp.before_request
+def authenticate_request() -> None:
+    """Allow a larger body than pages get, and require a live API key (but for the document)."""
+    request.max_content_length = context.settings().api_max_body
+    if request.endpoint == "api.openapi_document":
+        return
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    key = None
+    if scheme.lower() == "bearer" and presented.strip():
+        key = authenticate(session(), presented.strip(), now=context.now())
+    if key is None:
+        raise ApiError(401, "send a valid API key as 'Authorization: Bearer <key>'")
+    g.api_key = key
