@@ -128,9 +128,6 @@ def post_fork(server: Any, worker: Any) -> None:
     """
     if not server.cfg.preload_app:
         return  # the worker will import the app itself: nothing was inherited
-    from unsubsvc.web.extensions import db
+    from unsubsvc.web.context import runtime_of
 
-    app = server.app.wsgi()
-    with app.app_context():
-        for engine in db.engines.values():
-            engine.dispose(close=False)
+    runtime_of(server.app.wsgi()).engine.dispose(close=False)

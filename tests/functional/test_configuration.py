@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import runpy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ def documented(path: Path) -> set[str]:
 
 
 @pytest.fixture
-def fresh_app(env: dict[str, str]) -> Callable[[], Flask]:
+def fresh_app(env: dict[str, str]) -> Iterator[Callable[[], Flask]]:
     """Build apps from the environment alone, as wsgi.py does (tables made from the models)."""
     made: list[Flask] = []
 
@@ -47,7 +47,7 @@ def fresh_app(env: dict[str, str]) -> Callable[[], Flask]:
         made.append(app)
         return app
 
-    yield build  # type: ignore[misc]
+    yield build
     for app in made:
         runtime_of(app).dispose()
 
@@ -245,3 +245,22 @@ def test_nginx_body_limits_match_the_app() -> None:
     [api] = re.findall(r"client_max_body_size (\w+);", api_block.group(1))
     assert nginx_size(pages) == DEFAULT_MAX_BODY
     assert nginx_size(api) == DEFAULT_API_MAX_BODY
+
+
+def test_gunicorn_post_fork_gives_a_preloaded_worker_its_own_pool(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --preload, a forked worker drops the inherited pool without closing its sockets."""
+    from types import SimpleNamespace
+
+    config = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
+    calls: list[bool] = []
+    monkeypatch.setattr(runtime_of(app).engine, "dispose", lambda close=True: calls.append(close))
+    server = SimpleNamespace(
+        cfg=SimpleNamespace(preload_app=True), app=SimpleNamespace(wsgi=lambda: app)
+    )
+    config["post_fork"](server, None)
+    assert calls == [False]
+    server.cfg.preload_app = False
+    config["post_fork"](server, None)
+    assert calls == [False]  # nothing inherited, nothing to drop

@@ -63,6 +63,17 @@ def test_one_click_post_unsubscribes_like_a_mail_client(
     ]
 
 
+def test_the_one_click_field_beside_other_fields_is_accepted(app: Flask, uri: str) -> None:
+    """README: the field RFC 8058 §3.1 names is what counts; other fields beside it are ignored."""
+    response = app.test_client().post(
+        uri,
+        data="List-Unsubscribe=One-Click&foo=bar",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    assert status(app)["subscribed"] is False
+
+
 def test_raw_multipart_body_as_a_client_sends_it(app: Flask, uri: str) -> None:
     body = (
         b"--XyZ\r\n"

@@ -42,7 +42,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    """Base of every model; Flask-SQLAlchemy builds ``db.Model`` on it."""
+    """Base of every model; the runtime's sessions and Alembic use its metadata."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}
