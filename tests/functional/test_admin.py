@@ -432,6 +432,7 @@ def test_pages_show_the_numbers_of_the_report(seeded: Flask, admin_client: Flask
 
     page = admin_client.get("/admin").get_data(as_text=True)
     cells = row_html(page, "data-list", "news")
+    assert overview.rates.band is not None
     for value in (f"{overview.rates.delivered:,}", f"{overview.rates.unsubscribes:,}",
                   format_rate(overview.rates.unsubscribe_rate), overview.rates.band,
                   format_rate(overview.rates.complaint_rate), "below 0.1 %", "c7", "investigate",
@@ -443,6 +444,7 @@ def test_pages_show_the_numbers_of_the_report(seeded: Flask, admin_client: Flask
     page = admin_client.get("/admin/lists/news").get_data(as_text=True)
     for row in rows:
         cells = row_html(page, "data-campaign", row.campaign)
+        assert row.rates.band is not None
         for value in (f"{row.rates.delivered:,}", f"{row.rates.unsubscribes:,}",
                       format_rate(row.rates.unsubscribe_rate), row.rates.band):  # fmt: skip
             assert value in cells, (row.campaign, value)

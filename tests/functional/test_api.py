@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.engine.interfaces import DBAPICursor
+from werkzeug.test import TestResponse
 
 from tests.conftest import ApiClient, FakeClock
 from tests.helpers import event_rows, links_for, make_list, path_of, runner_for, status, transaction
@@ -40,6 +44,7 @@ def test_every_operation_needs_a_key(app: Flask, api: ApiClient) -> None:
         ):
             response = client.open(path, method=method, headers=headers, json={})
             assert response.status_code == 401, (method, path, headers)
+            assert response.json is not None
             assert response.json["error"].startswith("send a valid API key")
             assert response.headers["WWW-Authenticate"] == "Bearer"
 
@@ -93,7 +98,7 @@ def test_create_and_read_a_list(api: ApiClient) -> None:
     ],
     ids=["bad-name", "bad-topic", "unknown-field", "missing-name"],
 )
-def test_validation_errors_name_the_field(api: ApiClient, body: dict, field: str) -> None:
+def test_validation_errors_name_the_field(api: ApiClient, body: dict[str, Any], field: str) -> None:
     response = api.post("/lists", body)
     assert response.status_code == 422
     assert field in [f["field"] for f in response.json["fields"]]
@@ -105,6 +110,7 @@ def test_malformed_bodies(app: Flask, api: ApiClient) -> None:
     not_json = api.client.post(
         "/api/v1/lists", data="name=news", headers=api.headers, content_type="text/plain"
     )
+    assert not_json.json is not None
     assert (not_json.status_code, not_json.json["error"]) == (
         415,
         "send the body as application/json",
@@ -122,7 +128,7 @@ def test_malformed_bodies(app: Flask, api: ApiClient) -> None:
 def test_batch_of_10000_headers(app: Flask, api: ApiClient) -> None:
     make_list(app)
     emails = [f"Person.{i}@Example.com" for i in range(10_000)]
-    body = {"campaign": "c1", "recipients": [{"email": e} for e in emails]}
+    body: dict[str, Any] = {"campaign": "c1", "recipients": [{"email": e} for e in emails]}
     body["recipients"][5]["topic"] = "events"
 
     response = api.post("/lists/news/headers", body)
@@ -162,7 +168,7 @@ def test_known_addresses_need_no_write(app: Flask, api: ApiClient) -> None:
     first = api.post("/lists/news/headers", body)
     writes: list[str] = []
 
-    def spy(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+    def spy(conn: sa.Connection, cursor: DBAPICursor, statement: str, *args: object) -> None:
         if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
             writes.append(statement)
 
@@ -176,7 +182,8 @@ def test_known_addresses_need_no_write(app: Flask, api: ApiClient) -> None:
     assert writes == []
 
     # Same subscriber for each address, so the same public id in each token.
-    def ids(response):  # type: ignore[no-untyped-def]
+    def ids(response: TestResponse) -> list[str]:
+        assert response.json is not None
         return [
             s["unsubscribe_url"].split("/u/")[1].split(".")[2] for s in response.json["recipients"]
         ]
@@ -310,7 +317,7 @@ ALWAYS_OUT = {"unsub": "unsubscribed", "paused": "paused", "all-out": "unsubscri
     ids=["any", "topic-events", "topic-product", "weekly-send", "monthly-send", "transactional"],
 )
 def test_eligibility_follows_the_state_rules(
-    api: ApiClient, states: None, query: dict, excluded: dict[str, str]
+    api: ApiClient, states: None, query: dict[str, Any], excluded: dict[str, str]
 ) -> None:
     emails = [f"{name}@example.com" for name in RECIPIENTS] + ["never-seen@example.com"]
     response = api.post("/lists/news/eligibility", {"emails": emails, **query})

@@ -106,7 +106,7 @@ def test_valid_token_for_deleted_list_is_404(app: Flask) -> None:
 
 
 def test_token_signed_with_the_previous_key_still_works(
-    env: dict[str, str], make_app, monkeypatch: pytest.MonkeyPatch
+    env: dict[str, str], make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     old_app = make_app()
     make_list(old_app)

@@ -25,7 +25,8 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, 
 def cli_status(app: Flask) -> dict[str, Any]:
     result = runner_for(app).invoke(args=["status", "--list", "news", "--email", "ann@example.com"])
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
 
 
 def shoot(page: Any, name: str, database_url: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from tests.conftest import FakeClock
 from tests.helpers import (
@@ -40,7 +41,7 @@ class Center:
         assert response.status_code == 200
         return response.get_data(as_text=True)
 
-    def post(self, action: str, data: dict[str, Any], *, csrf: bool = True):
+    def post(self, action: str, data: dict[str, Any], *, csrf: bool = True) -> TestResponse:
         if csrf:
             data = {**data, "csrf_token": csrf_token(self.page())}
         return self.client.post(f"{self.path}/{action}", data=data)

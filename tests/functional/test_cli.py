@@ -140,7 +140,10 @@ def test_same_address_in_other_case_is_the_same_subscriber(runner: CommandRunner
     create_news(runner)
     first = runner.invoke(args=["headers", "--list", "news", "--email", "Ann@Example.com"])
     second = runner.invoke(args=["headers", "--list", "news", "--email", "ann@example.COM"])
-    public_id = lambda out: out.split("/u/")[1].split(".")[2]  # noqa: E731
+
+    def public_id(out: str) -> str:
+        return out.split("/u/")[1].split(".")[2]
+
     assert public_id(first.stdout) == public_id(second.stdout)
 
 
@@ -155,7 +158,7 @@ def test_link_prints_the_preferences_uri(runner: CommandRunner) -> None:
     assert with_prefs.stdout.splitlines()[2].startswith("Preferences-URL: https://")
 
 
-def test_demo_sets_up_a_list_and_prints_a_header_to_try(make_app) -> None:
+def test_demo_sets_up_a_list_and_prints_a_header_to_try(make_app: Callable[..., Flask]) -> None:
     runner = runner_for(make_app(tables=False))
     result = runner.invoke(args=["demo", "--no-serve"])
     assert result.exit_code == 0, result.output

@@ -39,7 +39,8 @@ def requests_for_every_route(app: Flask) -> list[tuple[str, str]]:
     }
     out = []
     for rule in app.url_map.iter_rules():
-        values: dict[str, Any] = {}  # url_for's **values, some of which it reads as options
+        # Any, like url_for's own **values: a dict[str, str] would clash with its bool _external.
+        values: dict[str, Any] = {}
         if "filename" in rule.arguments:
             values["filename"] = "style.css"
         api_values = {"name": "news", "email": "a@example.com", "campaign": "c1", "webhook_id": "1"}

@@ -78,6 +78,7 @@ def server(installed: Path, run_env: dict[str, str], port: int) -> Iterator[str]
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    assert proc.stderr is not None  # stderr=PIPE
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -89,13 +90,13 @@ def server(installed: Path, run_env: dict[str, str], port: int) -> Iterator[str]
             except (urllib.error.URLError, ConnectionError):
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stderr.read()!r}")  # type: ignore[union-attr]
+                raise RuntimeError(f"server did not start: {proc.stderr.read()!r}")
             time.sleep(0.2)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        proc.stderr.close()  # type: ignore[union-attr]
+        proc.stderr.close()
 
 
 def unsubsvc(bin_dir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -107,7 +108,8 @@ def unsubsvc(bin_dir: Path, env: dict[str, str], *args: str) -> subprocess.Compl
 def test_contract_commands_end_to_end(
     installed: Path, run_env: dict[str, str], server: str
 ) -> None:
-    run = lambda *args: unsubsvc(installed, run_env, *args)  # noqa: E731
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return unsubsvc(installed, run_env, *args)
 
     assert run("init").returncode == 0  # again: safe to repeat
     created = run(
