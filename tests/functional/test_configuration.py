@@ -255,12 +255,14 @@ def test_gunicorn_post_fork_gives_a_preloaded_worker_its_own_pool(
 
     config = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
     calls: list[bool] = []
-    monkeypatch.setattr(runtime_of(app).engine, "dispose", lambda close=True: calls.append(close))
     server = SimpleNamespace(
         cfg=SimpleNamespace(preload_app=True), app=SimpleNamespace(wsgi=lambda: app)
     )
-    config["post_fork"](server, None)
-    assert calls == [False]
-    server.cfg.preload_app = False
-    config["post_fork"](server, None)
-    assert calls == [False]  # nothing inherited, nothing to drop
+    # Undone at the end of the block, so the test's own teardown disposes for real.
+    with monkeypatch.context() as patched:
+        patched.setattr(runtime_of(app).engine, "dispose", lambda close=True: calls.append(close))
+        config["post_fork"](server, None)
+        assert calls == [False]
+        server.cfg.preload_app = False
+        config["post_fork"](server, None)
+        assert calls == [False]  # nothing inherited, nothing to drop
