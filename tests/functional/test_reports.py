@@ -80,7 +80,7 @@ def test_complaint_counts_as_a_complaint(app: Flask, api: ApiClient, runner: Com
     api.post("/lists/news/complaints", {"email": "x@example.com", "campaign": "c1"})
     row = report_json(runner)["c1"]
     assert (row["complaints"], row["complaint_rate"], row["complaint_level"]) == (1, 0.1, "warning")
-    # RATE-FACTS: the complainant is unsubscribed, but a complaint is not an unsubscribe in
+    # Industry accounting: the complainant is unsubscribed, but a complaint is not an unsubscribe in
     # the accounting.
     assert row["unsubscribes"] == 0
     assert (

@@ -71,7 +71,7 @@ def with_headers(lines: str) -> bytes:
 
 
 def python_folded_list_unsubscribe() -> bytes:
-    """What Python's email package makes of a long List-Unsubscribe (the EMAIL-NOTES trap)."""
+    """What Python's email package makes of a long List-Unsubscribe (an RFC 2047 encoded word)."""
     message = EmailMessage(policy=SMTP)
     message["From"] = "news@example.com"
     message["List-Unsubscribe"] = f"<{URI}{'x' * 40}>"

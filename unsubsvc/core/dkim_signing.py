@@ -3,7 +3,8 @@
 Everything here works on the message's bytes. Nothing is parsed into and
 serialised back out of Python's ``email`` package: that would re-fold a long
 ``List-Unsubscribe`` into an RFC 2047 encoded word that mail clients ignore
-(see EMAIL-NOTES). The bytes that are signed are the bytes that are sent.
+(RFC 2047 §5 allows encoded words in text, never in a URI). The bytes that
+are signed are the bytes that are sent.
 
 dkimpy does the canonicalisation and signing. It is given ``include_headers``
 explicitly because its default list omits ``List-Unsubscribe-Post``, which

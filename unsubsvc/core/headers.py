@@ -2,7 +2,7 @@
 
 Header values are built and folded here by hand on purpose: Python's ``email``
 package rewrites a long ``List-Unsubscribe`` into an RFC 2047 encoded word,
-which mail clients then ignore (see EMAIL-NOTES). Lines are folded only after
+which mail clients then ignore (RFC 2047 §5: no encoded word in a URI). Lines are folded only after
 a comma, never inside ``<...>`` (RFC 2369 §2), and never exceed 998 characters
 (RFC 5322 §2.1.1).
 """

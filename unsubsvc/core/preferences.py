@@ -20,7 +20,7 @@ PAUSE_OPTIONS: tuple[tuple[str, str, timedelta], ...] = (
     ("3m", "3 months", timedelta(days=91)),
 )
 
-#: Exit-survey reasons, in the order they are offered (RATE-FACTS: 3-5 reasons).
+#: Exit-survey reasons, in the order they are offered (industry practice: 3-5 reasons).
 SURVEY_REASONS: tuple[tuple[str, str], ...] = (
     ("too_many", "Too many emails"),
     ("not_relevant", "The content is not relevant to me"),

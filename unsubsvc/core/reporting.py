@@ -3,7 +3,8 @@
 Rates are unsubscribes ÷ **delivered** × 100 (never sent: bounced mail reached
 no one). Band edges are compared exactly, with fractions, so 50 of 10,000 is
 0.5 % and "acceptable", not a float a hair above it. Figures and bands follow
-RATE-FACTS; they are guidance an admin can read, not law.
+industry benchmarks (a 2026 study of about 12,000 campaigns; Gmail's complaint
+lines); they are guidance an admin can read, not law.
 
 Every rule a report, a chart, the CLI or the admin console applies lives here,
 once: the band edges and complaint lines (and their wording), what counts as a
@@ -61,7 +62,7 @@ BAND_READINGS = {
     Band.CRITICAL: "Investigate this week: the same send has almost certainly raised complaints.",
 }
 
-#: Typical unsubscribe rate per send by niche, percent (RATE-FACTS, 2026 study).
+#: Typical unsubscribe rate per send by niche, percent (2026 benchmark study).
 NICHE_BENCHMARKS: dict[str, tuple[str, float, float]] = {
     "media": ("Media and publishing", 0.15, 0.30),
     "b2b_saas": ("B2B SaaS", 0.20, 0.40),
@@ -192,7 +193,7 @@ def is_save(
     """Return whether an event kept a reader with less mail rather than losing them.
 
     A pause, a frequency downgrade, or a topic opt-out in the preference center
-    (RATE-FACTS: a preference center saves 20-40 % of would-be unsubscribes).
+    (industry figures: a preference center saves 20-40 % of would-be unsubscribes).
     """
     if kind == EventKind.PAUSE:
         return True
@@ -207,7 +208,7 @@ def is_lost_unsubscribe(
     """Return whether an event is an unsubscribe the reports count (a reader lost).
 
     Not a save (a topic opt-out in the preference center), and not one that only
-    follows a spam complaint: RATE-FACTS, a complaint is not an unsubscribe in
+    follows a spam complaint: a complaint is not an unsubscribe in
     the accounting (it counts as a complaint), though the address is not mailed again.
     """
     return (
@@ -251,7 +252,7 @@ class TrendPoint:
     well_above_average: bool
 
 
-#: Sends in the rolling average (RATE-FACTS: the last four); also the recent sends the
+#: Sends in the rolling average (industry practice: the last four); also the recent sends the
 #: admin overview looks at for alarms.
 ROLLING_WINDOW = 4
 #: A send is "well above" its rolling average at this multiple and this many points over it.
@@ -309,7 +310,7 @@ TIMING_MIN_EVENTS = 10
 def timing_split(sent_at: datetime, unsubscribed_at: Sequence[datetime]) -> TimingSplit:
     """Split unsubscribes into the first 60 minutes after the send and later, with a hint.
 
-    RATE-FACTS: a sharp first-hour spike points to topic drift, reactivated
+    Industry guidance: a sharp first-hour spike points to topic drift, reactivated
     cold subscribers or an unrecognised sender; a slow trickle over hours
     points to frequency.
     """
@@ -349,7 +350,7 @@ class CohortRow:
         object.__setattr__(self, "later_rate", rate(self.later_unsubscribes, self.members))
 
 
-#: RATE-FACTS: impulsive signups leave within the first three sends.
+#: Industry figures: impulsive signups leave within the first three sends.
 HONEYMOON_SENDS = 3
 
 

@@ -1,7 +1,7 @@
 """A realistic send history for the demo and the benchmarks, written in bulk.
 
 Subscribers join over a year (so cohorts differ), campaigns go out weekly,
-each send loses a plausible share of its audience (RATE-FACTS ranges, with a
+each send loses a plausible share of its audience (industry benchmark ranges, with a
 few spikes), most unsubscribes come within hours, some people downgrade or
 pause instead, a few complain, and some answer the exit survey. Rows are
 inserted with executemany and the report counters are rebuilt from them at

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.events import Channel, EventKind
+from unsubsvc.core.reporting import COMPLAINT_CAUSE
 from unsubsvc.db.models import Delivery, Event, MailingList
 from unsubsvc.services import unsubscribe as svc
 from unsubsvc.services.counters import count_delivery
@@ -131,7 +132,9 @@ def record_complaint(
     event_id = None
     if seen is None:
         event_id = record_event(session, target, EventKind.COMPLAINT, Channel.API, now)
-    svc.unsubscribe(session, target, channel=Channel.API, now=now, detail={"cause": "complaint"})
+    svc.unsubscribe(
+        session, target, channel=Channel.API, now=now, detail={"cause": COMPLAINT_CAUSE}
+    )
     return Outcome(seen is None, event_id)
 
 

@@ -91,7 +91,7 @@ FORMATS = ("csv", "json")
 BUCKET_MINUTES = 10
 BUCKETS = 12
 
-#: Reasons a spike is expected (RATE-FACTS "When a spike is fine").
+#: Reasons a spike is expected (industry guidance on when a spike is fine).
 EXCUSES: tuple[tuple[str, str], ...] = (
     ("pivot", "Announced content pivot"),
     ("acquired", "First sends to an acquired or inherited list"),
@@ -140,7 +140,7 @@ class LogoutForm(FlaskForm):  # type: ignore[misc]
 
 
 class ExcuseForm(FlaskForm):  # type: ignore[misc]
-    """Why a spike on this send is expected (RATE-FACTS "When a spike is fine")."""
+    """Why a spike on this send is expected (industry guidance on when a spike is fine)."""
 
     reason = RadioField(
         "Why is a spike expected for this send?",

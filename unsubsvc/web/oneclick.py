@@ -84,7 +84,7 @@ def check_one_click_body() -> None:
     """Accept an empty body or a form carrying List-Unsubscribe=One-Click; refuse the rest.
 
     RFC 8058 §3.1 names the form field; some mail clients send no body at all,
-    and the signed URI is the credential either way (EMAIL-NOTES). Bodies over
+    and the signed URI is the credential either way (RFC 8058 §3.1). Bodies over
     MAX_CONTENT_LENGTH are refused with 413 by Werkzeug before they are read.
     """
     key, _, value = ONE_CLICK.partition("=")
