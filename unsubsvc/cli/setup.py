@@ -66,6 +66,7 @@ def serve_command(host: str, port: int, workers: int, threads: int, deliver_webh
     "--recipients", default=2000, show_default=True, type=click.IntRange(min=1),
     help="Subscribers in the made-up history.",
 )  # fmt: skip
+@unit_of_work  # for its one-line errors; the demo commits through its own runtime
 def demo_command(host: str, port: int, then_serve: bool, campaigns: int, recipients: int) -> None:
     """Set up the database with a demo list and history, print a header to try, and serve."""
     if then_serve:
@@ -74,8 +75,8 @@ def demo_command(host: str, port: int, then_serve: bool, campaigns: int, recipie
     if not demo.settings.base_url_configured:
         # Links must point at the server this command starts.
         demo = demo.with_base_url(f"http://{host}:{port}")
+    upgrade(demo.engine)
     with demo.unit_of_work() as db:
-        upgrade(demo.engine)
         try:
             created = list_service.create_list(
                 db,
