@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
 from tests.conftest import ApiClient
 from tests.helpers import make_list, transaction
 from unsubsvc.db.models import Event
+from unsubsvc.services import lists, senders
+from unsubsvc.web.context import runtime_of
 
 
 def test_feed_lists_changes_with_their_scope(app: Flask, api: ApiClient) -> None:
@@ -87,10 +90,52 @@ def test_every_change_exactly_once_while_changes_keep_arriving(app: Flask, api: 
     with transaction(app) as session:
         committed = list(
             session.scalars(
-                sa.select(Event.seq)
+                sa.select(Event.id)
                 .where(Event.kind.in_(["unsubscribe", "resubscribe"]))
-                .order_by(Event.seq)
+                # The feed's order: feed_key on PostgreSQL (NULL on SQLite), then id.
+                .order_by(sa.func.coalesce(Event.feed_key, 0), Event.id)
             )
         )
     assert len(committed) > 20
     assert seen == committed  # every change, once, in order
+
+
+def test_changes_to_one_address_keep_their_order_when_transaction_ids_do_not(
+    app: Flask, api: ApiClient
+) -> None:
+    """A transaction that got its id first but changes the address second sorts second.
+
+    PostgreSQL hands out transaction ids in start order. Here ``early`` gets its id,
+    ``late`` unsubscribes and commits, then ``early`` resubscribes: the feed must say
+    unsubscribed, then subscribed (the address's real history), and must not show
+    ``late``'s change while ``early``, with a smaller id, could still commit.
+    """
+    runtime = runtime_of(app)
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: ids follow commit order")
+    make_list(app)
+    now = runtime.clock()
+    with runtime.unit_of_work() as session:
+        news = lists.get_list(session, "news")
+        senders.unsubscribe_address(session, news, "x@example.com", now=now)
+        senders.resubscribe_address(session, news, "x@example.com", now=now, reason="test")
+    start = api.get("/suppressions").json["next_cursor"]
+
+    early = runtime.session_factory()
+    try:
+        early.execute(sa.text("SELECT pg_current_xact_id()"))  # takes its id now
+        with runtime.unit_of_work() as late:
+            senders.unsubscribe_address(
+                late, lists.get_list(late, "news"), "x@example.com", now=now
+            )
+        held = api.get("/suppressions", query_string={"cursor": start}).json
+        assert held["changes"] == []  # early may still commit below late's key
+        assert held["next_cursor"] == start
+        senders.resubscribe_address(
+            early, lists.get_list(early, "news"), "x@example.com", now=now, reason="test"
+        )
+        early.commit()
+    finally:
+        early.close()
+    changes = api.get("/suppressions", query_string={"cursor": start}).json["changes"]
+    assert [c["status"] for c in changes] == ["unsubscribed", "subscribed"]

@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     Boolean,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from unsubsvc.db.base import Base
@@ -147,6 +150,8 @@ class Event(Base):
     __table_args__ = (
         Index("ix_event_list_id_occurred_at", "list_id", "occurred_at"),
         Index("ix_event_campaign_id_kind", "campaign_id", "kind"),
+        Index("ix_event_feed_key_id", "feed_key", "id"),
+        Index("ix_event_subscriber_id_feed_key", "subscriber_id", "feed_key"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -160,8 +165,24 @@ class Event(Base):
     topic_id: Mapped[int | None] = mapped_column(ForeignKey("topic.id", ondelete="SET NULL"))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id", ondelete="SET NULL"))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    #: Position in commit order, for feeds that page by cursor (suppressions).
-    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    #: On PostgreSQL, where the event sorts in feeds: at least the id of the transaction that
+    #: wrote it (``pg_current_xact_id()``), raised past the subscriber's previous event
+    #: (``services.feed`` says why). SQLite runs one writer at a time, so there ids alone
+    #: follow commit order and this stays NULL. A column default (``FEED_KEY_DEFAULT``)
+    #: fills it for every writer on PostgreSQL.
+    feed_key: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue())
+
+
+#: The feed_key column default on PostgreSQL: xid8 has no cast to bigint, text has.
+FEED_KEY_DEFAULT = "pg_current_xact_id()::text::bigint"
+
+sa_event.listen(
+    Event.__table__,
+    "after_create",
+    DDL(f"ALTER TABLE event ALTER COLUMN feed_key SET DEFAULT {FEED_KEY_DEFAULT}").execute_if(  # type: ignore[no-untyped-call]
+        dialect="postgresql"
+    ),
+)
 
 
 class SurveyResponse(Base):
@@ -179,15 +200,6 @@ class SurveyResponse(Base):
     #: Free text exactly as typed (bounded); escaped wherever it is shown.
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
-
-
-class ChangeCounter(Base):
-    """One row whose value numbers events in commit order (see ``services.events``)."""
-
-    __tablename__ = "change_counter"
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ApiKey(Base):
@@ -231,6 +243,8 @@ class Webhook(Base):
     secret: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
+    #: When deliveries to it started failing without a success since; None while it works.
+    failing_since: Mapped[datetime | None]
 
 
 class WebhookDelivery(Base):
@@ -258,6 +272,10 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: A deliverer's claim on the row: others leave it alone until the lease runs out,
+    #: so no row lock is held across the HTTP call.
+    leased_until: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
 
 
 class WebhookAttempt(Base):
@@ -279,7 +297,7 @@ class WebhookAttempt(Base):
 class CampaignStats(Base):
     """Running totals per campaign, kept in the transaction of each event or delivery.
 
-    Reports read these (one row per campaign) instead of scanning the event log;
+    Reports read these (a few rows per campaign, summed) instead of scanning the event log;
     ``services.reports.recount`` rebuilds them from the log to check.
     """
 
@@ -288,6 +306,9 @@ class CampaignStats(Base):
     campaign_id: Mapped[int] = mapped_column(
         ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True
     )
+    #: Concurrent events of one campaign add to different rows (``services.counters``):
+    #: one row per campaign would make every unsubscribe of a send wait for the one before.
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, default=0)
     delivered: Mapped[int] = mapped_column(BigInteger, default=0)
     #: Distinct subscribers who unsubscribed through this campaign's links.
     unsubscribes: Mapped[int] = mapped_column(Integer, default=0)

@@ -244,7 +244,11 @@ def rebuild_counters(session: Session) -> None:
     session.execute(delete(_table(CampaignStats)))
     session.execute(delete(_table(CampaignUnsubscriber)))
     fresh = counters.recount(session)
-    _bulk(session, CampaignStats, [{"campaign_id": cid, **values} for cid, values in fresh.items()])
+    _bulk(
+        session,
+        CampaignStats,
+        [{"campaign_id": cid, "shard": 0, **values} for cid, values in fresh.items()],
+    )
     pairs = session.execute(
         select(Event.campaign_id, Event.subscriber_id)
         .where(

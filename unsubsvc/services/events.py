@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.events import Channel, EventKind
 from unsubsvc.db.models import (
     Campaign,
-    ChangeCounter,
     Event,
     MailingList,
     Subscriber,
@@ -21,8 +20,8 @@ from unsubsvc.db.models import (
     Webhook,
     WebhookDelivery,
 )
-from unsubsvc.db.upsert import insert_ignore
 from unsubsvc.services.counters import count_event
+from unsubsvc.services.feed import next_feed_key
 
 
 @dataclass(frozen=True)
@@ -62,46 +61,24 @@ def record_event(
 ) -> int:
     """Append one event about ``target`` (in the caller's transaction) and return its id."""
     topic = topic if topic is not None else target.topic
+    subscriber_id = target.subscriber.id
     event = Event(
         occurred_at=now,
         kind=kind.value,
         channel=channel.value,
-        subscriber_id=target.subscriber.id,
+        subscriber_id=subscriber_id,
         list_id=target.mailing_list.id,
         topic_id=topic.id if topic is not None else None,
         campaign_id=target.campaign_id,
         detail=detail,
-        seq=next_seq(session),
     )
+    if session.get_bind().dialect.name == "postgresql":
+        event.feed_key = next_feed_key(subscriber_id)
     session.add(event)
     session.flush()
     count_event(session, event)
     queue_webhooks(session, event, target, topic, now)
     return event.id
-
-
-def next_seq(session: Session) -> int:
-    """Return the next position in the change feed.
-
-    The counter row stays locked until the transaction commits, so positions
-    become visible in the order they were handed out: a reader paging by
-    ``seq`` never sees 7 before 6 is committed, and so never skips a change.
-    The lock is taken last in each use case and held only until its commit.
-    """
-    table = cast(Table, ChangeCounter.__table__)
-    bump = (
-        update(table)
-        .where(table.c.id == 1)
-        .values(value=table.c.value + 1)
-        .returning(table.c.value)
-    )
-    row = session.execute(bump).first()
-    if row is None:  # a database built without migrations (tests): make the row
-        insert_ignore(session, ChangeCounter, {"id": 1, "value": 0}, conflict_on=["id"])
-        row = session.execute(bump).first()
-    if row is None:
-        raise RuntimeError("the change counter row is missing")
-    return int(row[0])
 
 
 def event_document(
@@ -110,7 +87,7 @@ def event_document(
     """Return the JSON form of an event that webhooks and the API send."""
     return {
         "id": event.id,
-        "seq": event.seq,
+        "seq": event.id,
         "type": event.kind,
         "occurred_at": event.occurred_at.isoformat(),
         "list": target.mailing_list.name,

@@ -1,8 +1,33 @@
-"""The suppression feed: every change to who must not be mailed, in commit order.
+"""The suppression feed: every change to who must not be mailed, exactly once.
 
-Pages are cut by ``seq``, a position handed out in commit order (see
-``services.events.next_seq``), so a sync that pages while changes keep
-arriving sees every change exactly once.
+A cursor must never pass a change that commits later with a smaller position.
+No shared counter row hands out positions (it would serialize every change in
+the service). Instead:
+
+- PostgreSQL: each event has a ``feed_key`` of at least the id of the
+  transaction that wrote it (``pg_current_xact_id()``), and a page only reads
+  events whose key is below ``pg_snapshot_xmin(pg_current_snapshot())``, the
+  oldest transaction still running when the page's snapshot was taken. A
+  transaction still running has an id at or above that horizon, so every event
+  it may yet commit sorts after the page: nothing can appear behind the cursor.
+  Pages go in (feed_key, id) order. This is the technique of PostgreSQL's
+  "Transaction ID and Snapshot Information Functions" (docs §9.27.4) as outbox
+  and event-store readers use it. A long-running transaction holds the feed
+  back (never loses a change) until it ends.
+
+  Transaction ids follow start order, not commit order: a transaction that got
+  its id first may change an address after a later one did. So a new event's key
+  is also raised to the subscriber's previous event's key (``next_feed_key``),
+  read after the writer's row lock on the address; on a tie the event id, drawn
+  from a sequence at insert time (after that lock), puts it second. Two changes
+  to one address thus reach the feed in the order they were made. The key never
+  exceeds the id of a transaction that has written, so once writers end the
+  horizon passes every key and nothing waits for new traffic to show.
+- SQLite: one writer at a time holds the database's write lock from its first
+  write to its commit, so event ids are handed out in commit order already.
+
+The cursor is ``"<feed_key>.<id>"`` (0 on SQLite and for events written before
+this scheme).
 """
 
 from __future__ import annotations
@@ -11,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import BigInteger, Text, cast, func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from unsubsvc.core.errors import InvalidInput
@@ -31,13 +56,18 @@ class Page:
     has_more: bool
 
 
-def parse_cursor(cursor: str | None) -> int:
-    """Return the position a cursor stands for (0 for none)."""
+def parse_cursor(cursor: str | None) -> tuple[int, int]:
+    """Return the (feed_key, id) position a cursor stands for ((0, 0) for none)."""
     if cursor is None or cursor == "":
-        return 0
-    if not cursor.isdigit() or len(cursor) > 18:
-        raise InvalidInput("cursor is not one this service gave out")
-    return int(cursor)
+        return (0, 0)
+    key, dot, event_id = cursor.partition(".")
+    if not (dot and _number(key) and _number(event_id)):
+        raise InvalidInput("cursor is not one this service gave out; start again without a cursor")
+    return (int(key), int(event_id))
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def suppression_changes(
@@ -59,10 +89,17 @@ def suppression_changes(
         .join(event_list, event_list.id == Event.list_id)
         .outerjoin(Topic, Topic.id == Event.topic_id)
         .outerjoin(Campaign, Campaign.id == Event.campaign_id)
-        .where(Event.kind.in_(_KINDS), Event.seq.is_not(None), Event.seq > after)
-        .order_by(Event.seq)
+        .where(Event.kind.in_(_KINDS))
         .limit(limit + 1)
     )
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        horizon = cast(cast(func_xmin(), Text), BigInteger)
+        query = query.where(
+            Event.feed_key < horizon, tuple_(Event.feed_key, Event.id) > tuple_(*after)
+        ).order_by(Event.feed_key, Event.id)
+    else:
+        query = query.where(Event.id > after[1]).order_by(Event.id)
     if since is not None:
         query = query.where(Event.occurred_at >= since)
     if mailing_list is not None:
@@ -80,7 +117,7 @@ def suppression_changes(
         )
         changes.append(
             {
-                "seq": event.seq,
+                "seq": event.id,
                 "email": email,
                 "list": None if scope == "all" else list_name,
                 "topic": topic,
@@ -91,5 +128,26 @@ def suppression_changes(
                 "campaign": campaign,
             }
         )
-    last = changes[-1]["seq"] if changes else after
-    return Page(changes, str(last), more)
+    if rows:
+        last = rows[-1][0]
+        after = (last.feed_key or 0, last.id)
+    return Page(changes, f"{after[0]}.{after[1]}", more)
+
+
+def next_feed_key(subscriber_id: int) -> Any:
+    """Return SQL for a new event's feed_key on PostgreSQL (see the module's docstring).
+
+    Evaluated in the event's INSERT, after the use case's UPDATE took the row lock
+    on the address, so it sees the previous change to that address, committed.
+    """
+    previous = (
+        select(func.coalesce(func.max(Event.feed_key), 0))
+        .where(Event.subscriber_id == subscriber_id)
+        .scalar_subquery()
+    )
+    return func.greatest(cast(cast(func.pg_current_xact_id(), Text), BigInteger), previous)
+
+
+def func_xmin() -> Any:
+    """Return SQL for the oldest transaction id still running in this statement's snapshot."""
+    return func.pg_snapshot_xmin(func.pg_current_snapshot())

@@ -41,7 +41,6 @@ from unsubsvc.core.reporting import (
 )
 from unsubsvc.db.models import (
     Campaign,
-    CampaignStats,
     Delivery,
     Event,
     MailingList,
@@ -49,6 +48,7 @@ from unsubsvc.db.models import (
     SurveyResponse,
     Topic,
 )
+from unsubsvc.services import counters
 from unsubsvc.services.counters import lost_unsubscribe_clause
 
 _Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
@@ -101,10 +101,17 @@ def campaign_report(
         .subquery()
     )
     moment = func.coalesce(sends.c.sent_at, Campaign.created_at)
+    sums = counters.totals()
     query = (
-        select(Campaign, MailingList.name, MailingList.niche, CampaignStats, sends)
+        select(
+            Campaign,
+            MailingList.name,
+            MailingList.niche,
+            *(func.coalesce(sums.c[c], 0) for c in counters.COUNTER_COLUMNS),
+            sends,
+        )
         .join(MailingList, MailingList.id == Campaign.list_id)
-        .outerjoin(CampaignStats, CampaignStats.campaign_id == Campaign.id)
+        .outerjoin(sums, sums.c.campaign_id == Campaign.id)
         .outerjoin(sends, sends.c.campaign_id == Campaign.id)
         .order_by(moment, Campaign.id)
     )
@@ -113,13 +120,13 @@ def campaign_report(
     if campaign is not None:
         query = query.where(Campaign.key == campaign)
     rows = []
-    for found, name, niche, stats, *parts in session.execute(_within(query, moment, since, until)):
-        _, sent_at, one_segment, segments, one_source, sources = parts
-        rates = Rates(
-            stats.delivered if stats else 0,
-            stats.unsubscribes if stats else 0,
-            stats.complaints if stats else 0,
+    width = len(counters.COUNTER_COLUMNS)
+    for found, name, niche, *parts in session.execute(_within(query, moment, since, until)):
+        delivered, unsubscribes, complaints, bounces, saves, resubscribes = (
+            int(n) for n in parts[:width]
         )
+        _, sent_at, one_segment, segments, one_source, sources = parts[width:]
+        rates = Rates(delivered, unsubscribes, complaints)
         rows.append(
             CampaignRow(
                 campaign=found.key,
@@ -129,9 +136,9 @@ def campaign_report(
                 sent_at=sent_at,
                 segment=_one_or_mixed(one_segment, segments),
                 source=_one_or_mixed(one_source, sources),
-                bounces=stats.bounces if stats else 0,
-                saves=stats.saves if stats else 0,
-                resubscribes=stats.resubscribes if stats else 0,
+                bounces=bounces,
+                saves=saves,
+                resubscribes=resubscribes,
                 excuse=found.excuse,
                 benchmark=niche_reading(niche or "", rates.unsubscribe_rate),
             )

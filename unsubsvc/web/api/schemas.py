@@ -175,7 +175,7 @@ class RecordedOut(BaseModel):
 class SuppressionQuery(Strict):
     list: Slug | None = None
     since: AwareDatetime | None = None
-    cursor: Annotated[str, Field(max_length=20)] | None = None
+    cursor: Annotated[str, Field(max_length=40)] | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 500
 
 
