@@ -78,7 +78,7 @@ def make_minter(settings: Settings) -> LinkMinter:
 def build_runtime(settings: Settings | None = None, *, clock: Clock | None = None) -> Runtime:
     """Build the runtime from ``settings`` (default: read from the environment)."""
     settings = load_settings() if settings is None else settings
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, timeout=settings.database_timeout)
     # Objects stay readable after the commit: nothing is reloaded to render an answer.
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     return Runtime(settings, engine, factory, make_minter(settings), clock or utcnow)

@@ -30,6 +30,12 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_MAX_BODY = 64 * 1024
 #: 10,000 recipients with campaign ids fit in well under this.
 DEFAULT_API_MAX_BODY = 4 * 1024 * 1024
+#: Days delivered webhook rows and their attempts are kept before they are purged.
+DEFAULT_WEBHOOK_RETENTION_DAYS = 30
+#: Seconds a request may wait on the database (to connect, for a pooled connection,
+#: for a lock, for a statement) before it answers 503: under the 3 s that load
+#: balancers and mail clients are patient for.
+DEFAULT_DATABASE_TIMEOUT = 2.0
 
 
 class ConfigError(Exception):
@@ -48,7 +54,9 @@ class Settings:
     token_max_age: int | None = None
     max_body: int = DEFAULT_MAX_BODY
     api_max_body: int = DEFAULT_API_MAX_BODY
+    database_timeout: float = DEFAULT_DATABASE_TIMEOUT
     sender_name: str = "unsubsvc"
+    webhook_retention_days: int = DEFAULT_WEBHOOK_RETENTION_DAYS
     instance_path: Path = field(default_factory=lambda: default_instance_path())
     generated_secret: bool = field(default=False, compare=False)
     #: Whether the base URL came from UNSUBSVC_BASE_URL (else links may follow the served port).
@@ -137,11 +145,29 @@ def load_settings(
         api_max_body=(
             _positive_int(get("API_MAX_BODY"), "UNSUBSVC_API_MAX_BODY") or DEFAULT_API_MAX_BODY
         ),
+        database_timeout=_positive_seconds(get("DATABASE_TIMEOUT"), "UNSUBSVC_DATABASE_TIMEOUT")
+        or DEFAULT_DATABASE_TIMEOUT,
         sender_name=get("SENDER_NAME") or "unsubsvc",
+        webhook_retention_days=(
+            _positive_int(get("WEBHOOK_RETENTION_DAYS"), "UNSUBSVC_WEBHOOK_RETENTION_DAYS")
+            or DEFAULT_WEBHOOK_RETENTION_DAYS
+        ),
         instance_path=instance_path,
         generated_secret=generated,
         base_url_configured=get("BASE_URL") is not None,
     )
+
+
+def _positive_seconds(value: str | None, name: str) -> float | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise ConfigError(f"{name} must be a number of seconds above 0, not {value!r}")
+    return seconds
 
 
 def normalize_database_url(url: str) -> str:

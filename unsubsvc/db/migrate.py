@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from unsubsvc.db.engine import unlimited_statements
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -22,5 +24,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply every migration the database does not have yet, in one transaction."""
     config = alembic_config()
     with engine.begin() as connection:
+        unlimited_statements(connection)  # an index on a large table takes its time
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

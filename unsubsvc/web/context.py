@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy.orm import Session
 
+from unsubsvc.db.engine import SQLITE_READ_ONLY, is_unavailable
 from unsubsvc.runtime import Runtime
 from unsubsvc.services.links import LinkMinter
 from unsubsvc.settings import Settings
@@ -51,7 +52,23 @@ def session() -> Session:
     if current is None:
         current = runtime().session_factory()
         setattr(g, _SESSION, current)
+        if _reads_only() and current.get_bind().dialect.name == "sqlite":
+            # Pages that only read need not queue for SQLite's write lock (see db.engine).
+            current.connection(execution_options={SQLITE_READ_ONLY: True})
     return current
+
+
+#: Methods that never change anything (RFC 9110 §9.2.1).
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _reads_only() -> bool:
+    """Say whether this request's transaction only reads.
+
+    Safe methods outside the API only read. The API notes a key's last use
+    (at most once a minute) even on GET, so its transactions may write.
+    """
+    return request.method in _SAFE_METHODS and not request.path.startswith("/api/")
 
 
 def minter() -> LinkMinter:
@@ -69,13 +86,23 @@ def _finish_unit_of_work(response: Response) -> Response:
     current: Session | None = g.get(_SESSION)
     if current is not None:
         if response.status_code < 400:
-            current.commit()  # raising here answers 500 (or 503): never a 200 for a lost change
+            current.commit()  # raising here answers 503 (or 500): never a 200 for a lost change
         else:
-            current.rollback()
+            try:
+                current.rollback()
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                # The database went away: nothing of this request was committed; the pool
+                # drops the connection and the answer (already an error) stands.
     return response
 
 
 def _close_session(_exc: BaseException | None) -> None:
     current: Session | None = g.pop(_SESSION, None)
     if current is not None:
-        current.close()  # rolls back whatever was not committed
+        try:
+            current.close()  # rolls back whatever was not committed
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise

@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from unsubsvc.core.errors import UnsubsvcError
+from unsubsvc.db.engine import UNAVAILABLE, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,24 @@ def error_response(
     return Response(html, status=status, mimetype="text/html")
 
 
+#: Seconds a client is asked to wait after a 503 (RFC 9110 §10.2.3): a restarting
+#: database is usually back within this; mail clients and load balancers retry.
+RETRY_AFTER = 5
+
+UNAVAILABLE_MESSAGE = (
+    "We cannot reach our database just now. Please try again in a few seconds; "
+    "a change you asked for was not saved unless you saw it confirmed."
+)
+
+
+def unavailable_response() -> Response:
+    """Answer 503 with Retry-After: the database is down, unreachable or too slow."""
+    log.warning("database unavailable: %s %s answered 503", request.method, request.endpoint)
+    response = error_response(503, UNAVAILABLE_MESSAGE)
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers on ``app``."""
 
@@ -66,7 +85,16 @@ def init_app(app: Flask) -> None:
                 response.headers["Allow"] = ", ".join(allowed)
         return response
 
+    def database_unavailable(_exc: Exception) -> Response:
+        return unavailable_response()
+
+    for kind in UNAVAILABLE:
+        app.register_error_handler(kind, database_unavailable)
+
     @app.errorhandler(InternalServerError)
     def server_error(exc: InternalServerError) -> Response:
+        # A failed commit (in after_request) reaches here wrapped, not through the handler above.
+        if exc.original_exception is not None and is_unavailable(exc.original_exception):
+            return unavailable_response()
         log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
         return error_response(500, "Something went wrong on our side. Nothing was changed.")
