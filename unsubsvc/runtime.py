@@ -7,9 +7,10 @@ clock and the link minter are made here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
@@ -37,6 +38,9 @@ class Runtime:
     session_factory: sessionmaker[Session]
     minter: LinkMinter
     clock: Clock = utcnow
+    #: Requests of this process that write to SQLite take turns here (``web.context``):
+    #: a lock wakes its next waiter, where SQLite's busy handler polls and can starve one.
+    sqlite_writers: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
     def now(self) -> datetime:
         """Return this runtime's notion of now (tests inject a fixed clock)."""

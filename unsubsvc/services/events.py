@@ -7,15 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, Integer, Text, insert, literal, select
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.events import Channel, EventKind
+from unsubsvc.db.base import UTCDateTime
 from unsubsvc.db.models import (
     Campaign,
     Event,
     MailingList,
     Subscriber,
+    Subscription,
     Topic,
     Webhook,
     WebhookDelivery,
@@ -32,6 +34,10 @@ class Target:
     subscriber: Subscriber
     topic: Topic | None
     campaign_id: int | None
+    #: The campaign's own key, when the loader had it at hand (webhook payloads name it).
+    campaign_key: str | None = None
+    #: The subscriber's row on the list, when the loader found one (saves a lookup).
+    subscription: Subscription | None = None
 
     @property
     def scope(self) -> str:
@@ -59,26 +65,29 @@ def record_event(
     *,
     topic: Topic | None = None,
 ) -> int:
-    """Append one event about ``target`` (in the caller's transaction) and return its id."""
+    """Append one event about ``target`` (in the caller's transaction) and return its id.
+
+    One INSERT ... RETURNING, not an ORM flush: this runs on every unsubscribe.
+    """
     topic = topic if topic is not None else target.topic
     subscriber_id = target.subscriber.id
-    event = Event(
-        occurred_at=now,
-        kind=kind.value,
-        channel=channel.value,
-        subscriber_id=subscriber_id,
-        list_id=target.mailing_list.id,
-        topic_id=topic.id if topic is not None else None,
-        campaign_id=target.campaign_id,
-        detail=detail,
-    )
+    values: dict[str, Any] = {
+        "occurred_at": now,
+        "kind": kind.value,
+        "channel": channel.value,
+        "subscriber_id": subscriber_id,
+        "list_id": target.mailing_list.id,
+        "topic_id": topic.id if topic is not None else None,
+        "campaign_id": target.campaign_id,
+        "detail": detail,
+    }
     if session.get_bind().dialect.name == "postgresql":
-        event.feed_key = next_feed_key(subscriber_id)
-    session.add(event)
-    session.flush()
+        values["feed_key"] = next_feed_key(subscriber_id)
+    event_id: int = session.execute(insert(Event).values(**values).returning(Event.id)).scalar_one()
+    event = Event(id=event_id, **{k: v for k, v in values.items() if k != "feed_key"})
     count_event(session, event)
     queue_webhooks(session, event, target, topic, now)
-    return event.id
+    return event_id
 
 
 def event_document(
@@ -103,24 +112,34 @@ def event_document(
 def queue_webhooks(
     session: Session, event: Event, target: Target, topic: Topic | None, now: datetime
 ) -> None:
-    """Write the event into every active endpoint's outbox, in the change's own transaction."""
-    hooks = list(session.scalars(select(Webhook.id).where(Webhook.disabled_at.is_(None))))
-    if not hooks:
-        return
-    campaign = session.get(Campaign, target.campaign_id) if target.campaign_id else None
-    payload = json.dumps(
-        event_document(event, target, topic, campaign.key if campaign else None),
-        separators=(",", ":"),
-    )
-    for webhook_id in hooks:
-        session.add(
-            WebhookDelivery(
-                webhook_id=webhook_id,
-                event_id=event.id,
-                subscriber_id=target.subscriber.id,
-                payload=payload,
-                created_at=now,
-                attempts=0,
-                next_attempt_at=now,
-            )
+    """Write the event into every active endpoint's outbox, in the change's own transaction.
+
+    One INSERT ... SELECT over the active endpoints: no separate lookup, no cache
+    that could miss an endpoint added a moment ago.
+    """
+    campaign_key = target.campaign_key
+    if campaign_key is None and target.campaign_id is not None:
+        campaign_key = session.scalar(select(Campaign.key).where(Campaign.id == target.campaign_id))
+    payload = json.dumps(event_document(event, target, topic, campaign_key), separators=(",", ":"))
+    session.execute(
+        insert(WebhookDelivery).from_select(
+            [
+                "webhook_id",
+                "event_id",
+                "subscriber_id",
+                "payload",
+                "created_at",
+                "attempts",
+                "next_attempt_at",
+            ],
+            select(
+                Webhook.id,
+                literal(event.id, BigInteger),
+                literal(target.subscriber.id, BigInteger),
+                literal(payload, Text),
+                literal(now, UTCDateTime()),
+                literal(0, Integer),
+                literal(now, UTCDateTime()),
+            ).where(Webhook.disabled_at.is_(None)),
         )
+    )

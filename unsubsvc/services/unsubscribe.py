@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, update
+from sqlalchemy import Table, and_, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.errors import NotFound
@@ -20,47 +20,67 @@ from unsubsvc.core.tokens import TokenPayload
 from unsubsvc.db.models import (
     Campaign,
     MailingList,
+    Subscriber,
     Subscription,
     Topic,
     TopicOptOut,
 )
 from unsubsvc.db.upsert import insert_ignore
 from unsubsvc.services.events import Outcome, Target, record_event
-from unsubsvc.services.subscribers import (
-    ensure_subscription,
-    find_subscriber_by_public_id,
-    find_subscription,
-    opted_out_topic_ids,
+from unsubsvc.services.subscribers import ensure_subscription, opted_out_topic_ids
+
+#: The widest id the database's integer keys hold (PostgreSQL INTEGER): a validly
+#: signed token with a larger id names nothing, and must not reach the query.
+MAX_ID = 2**31 - 1
+
+#: Everything a token names, in one round trip (built once; only parameters vary).
+_RESOLVE = (
+    select(MailingList, Subscriber, Subscription, Topic, Campaign.id, Campaign.key)
+    .select_from(MailingList)
+    .join(Subscriber, Subscriber.public_id == bindparam("subscriber"))
+    .outerjoin(
+        Subscription,
+        and_(Subscription.list_id == MailingList.id, Subscription.subscriber_id == Subscriber.id),
+    )
+    .outerjoin(Topic, and_(Topic.id == bindparam("topic_id"), Topic.list_id == MailingList.id))
+    .outerjoin(
+        Campaign,
+        and_(Campaign.id == bindparam("campaign_id"), Campaign.list_id == MailingList.id),
+    )
+    .where(MailingList.id == bindparam("list_id"))
 )
 
 
 def resolve(session: Session, payload: TokenPayload) -> Target:
-    """Load what a verified token names, or raise NotFound."""
-    mailing_list = session.get(MailingList, payload.list_id)
-    if mailing_list is None:
-        raise NotFound("The list this link belongs to no longer exists.")
-    subscriber = find_subscriber_by_public_id(session, payload.subscriber)
-    if subscriber is None:
+    """Load what a verified token names, or raise NotFound (one SELECT)."""
+    ids = (payload.list_id, payload.topic_id or 0, payload.campaign_id or 0)
+    if any(not 0 <= n <= MAX_ID for n in ids):
         raise NotFound("We have no subscriber for this link.")
-    topic = None
-    if payload.topic_id is not None:
-        topic = session.get(Topic, payload.topic_id)
-        if topic is None or topic.list_id != mailing_list.id:
-            raise NotFound("The topic this link belongs to no longer exists.")
-    campaign_id = payload.campaign_id
-    if campaign_id is not None:
-        # A deleted campaign must not block the unsubscribe; it only loses attribution.
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None or campaign.list_id != mailing_list.id:
-            campaign_id = None
-    return Target(mailing_list, subscriber, topic, campaign_id)
+    row = session.execute(
+        _RESOLVE,
+        {
+            "list_id": payload.list_id,
+            "subscriber": payload.subscriber,
+            "topic_id": payload.topic_id,
+            "campaign_id": payload.campaign_id,
+        },
+    ).first()
+    if row is None:
+        if session.get(MailingList, payload.list_id) is None:
+            raise NotFound("The list this link belongs to no longer exists.")
+        raise NotFound("We have no subscriber for this link.")
+    mailing_list, subscriber, subscription, topic, campaign_id, campaign_key = row
+    if payload.topic_id is not None and topic is None:
+        raise NotFound("The topic this link belongs to no longer exists.")
+    # A deleted campaign must not block the unsubscribe; it only loses attribution.
+    return Target(mailing_list, subscriber, topic, campaign_id, campaign_key, subscription)
 
 
 def is_unsubscribed(session: Session, target: Target) -> bool:
     """Return whether the token's scope is already unsubscribed (or everything is)."""
     if target.subscriber.unsubscribed_all_at is not None:
         return True
-    subscription = find_subscription(session, target.mailing_list, target.subscriber)
+    subscription = target.subscription
     if subscription is None:
         return False
     if target.topic is not None:
@@ -77,7 +97,9 @@ def unsubscribe(
     detail: dict[str, Any] | None = None,
 ) -> Outcome:
     """Unsubscribe the target's scope (its topic, else the whole list); say whether it changed."""
-    subscription = ensure_subscription(session, target.mailing_list, target.subscriber, now=now)
+    subscription = target.subscription or ensure_subscription(
+        session, target.mailing_list, target.subscriber, now=now
+    )
     if target.topic is not None:
         changed = insert_ignore(
             session,

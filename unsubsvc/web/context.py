@@ -9,9 +9,11 @@ behind. A failed commit turns into an error answer, never a false 200.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 from flask import Flask, Response, current_app, g, request
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from unsubsvc.db.engine import SQLITE_READ_ONLY, is_unavailable
@@ -21,6 +23,7 @@ from unsubsvc.settings import Settings
 
 _RUNTIME = "unsubsvc.runtime"
 _SESSION = "unsubsvc_session"
+_WRITING = "unsubsvc_sqlite_writer"
 
 
 def install(app: Flask, runtime: Runtime) -> None:
@@ -50,11 +53,17 @@ def session() -> Session:
     """Return this request's session, opening it on first use."""
     current: Session | None = g.get(_SESSION)
     if current is None:
-        current = runtime().session_factory()
+        built = runtime()
+        current = built.session_factory()
         setattr(g, _SESSION, current)
-        if _reads_only() and current.get_bind().dialect.name == "sqlite":
-            # Pages that only read need not queue for SQLite's write lock (see db.engine).
-            current.connection(execution_options={SQLITE_READ_ONLY: True})
+        if current.get_bind().dialect.name == "sqlite":
+            if _reads_only():
+                # Pages that only read need not queue for SQLite's write lock (see db.engine).
+                current.connection(execution_options={SQLITE_READ_ONLY: True})
+            elif built.sqlite_writers.acquire(timeout=built.settings.database_timeout):
+                setattr(g, _WRITING, built.sqlite_writers)
+            else:
+                raise PoolTimeout("another request of this process holds the SQLite write lock")
     return current
 
 
@@ -100,9 +109,14 @@ def _finish_unit_of_work(response: Response) -> Response:
 
 def _close_session(_exc: BaseException | None) -> None:
     current: Session | None = g.pop(_SESSION, None)
-    if current is not None:
-        try:
-            current.close()  # rolls back whatever was not committed
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
+    try:
+        if current is not None:
+            try:
+                current.close()  # rolls back whatever was not committed
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+    finally:
+        writers: threading.Lock | None = g.pop(_WRITING, None)
+        if writers is not None:
+            writers.release()
