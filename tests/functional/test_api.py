@@ -341,7 +341,15 @@ def test_webhook_endpoints_by_api(app: Flask, api: ApiClient) -> None:
     hook_id = created.json["id"]
     listed = api.get("/webhooks").json["webhooks"]
     assert listed == [
-        {"id": hook_id, "url": "https://hooks.example.com/unsub", "active": True, "pending": 0}
+        {
+            "id": hook_id,
+            "url": "https://hooks.example.com/unsub",
+            "active": True,
+            "pending": 0,
+            "failing_since": None,
+            "disabled_at": None,
+            "disabled_reason": None,
+        }
     ]
     assert "secret" not in listed[0]
     bad = api.post("/webhooks", {"url": "ftp://example.com/x"})

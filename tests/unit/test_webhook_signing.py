@@ -1,4 +1,4 @@
-"""Webhook signatures and the retry schedule (``unsubsvc.core.webhooks``)."""
+"""Webhook signatures, the retry schedule, disabling and retention (``unsubsvc.core.webhooks``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hmac
 import json
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,11 @@ import pytest
 from unsubsvc.core.webhooks import (
     SECRET_PREFIX,
     backoff,
+    disabled_reason,
+    failing_too_long,
     new_secret,
     parse,
+    retention_cutoff,
     sign,
     signature,
     verify,
@@ -185,6 +188,54 @@ def test_backoff_is_monotonic_and_exact() -> None:
 def test_backoff_needs_a_failed_attempt(attempts: int) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         backoff(attempts)
+
+
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("failing_for", "expected"),
+    [
+        (None, False),
+        (timedelta(0), False),
+        (timedelta(days=3, seconds=-1), False),
+        (timedelta(days=3), True),
+        (timedelta(days=30), True),
+    ],
+    ids=["working", "just-failed", "a-second-short", "three-days", "a-month"],
+)
+def test_an_endpoint_is_given_up_on_after_three_days_failing(
+    failing_for: timedelta | None, expected: bool
+) -> None:
+    since = None if failing_for is None else NOW - failing_for
+    assert failing_too_long(since, NOW) is expected
+
+
+@pytest.mark.parametrize(
+    ("disabled_at", "failing_since", "expected"),
+    [
+        (None, None, None),
+        (None, NOW - timedelta(days=5), None),
+        (NOW, None, "disabled by an operator"),
+        (NOW, NOW - timedelta(days=1), "disabled by an operator"),
+        (
+            NOW,
+            NOW - timedelta(days=3),
+            "failing since 2026-02-27T09:30:00+00:00: no delivery accepted for 3 days",
+        ),
+    ],
+    ids=["active", "active-failing", "operator", "operator-while-failing", "failing"],
+)
+def test_the_reason_an_endpoint_is_disabled(
+    disabled_at: datetime | None, failing_since: datetime | None, expected: str | None
+) -> None:
+    assert disabled_reason(disabled_at, failing_since) == expected
+
+
+def test_the_retention_cutoff() -> None:
+    assert retention_cutoff(NOW, 30) == NOW - timedelta(days=30)
+    with pytest.raises(ValueError, match="at least one day"):
+        retention_cutoff(NOW, 0)
 
 
 def test_the_module_is_pure() -> None:

@@ -1,4 +1,4 @@
-"""Outgoing webhooks: ``webhooks add``, ``list``, ``disable`` and ``deliver``."""
+"""Outgoing webhooks: ``webhooks add``, ``list``, ``disable``, ``deliver`` and ``purge``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from types import FrameType
 
 import click
@@ -21,8 +22,11 @@ from unsubsvc.services import webhooks as svc
 
 #: Seconds between delivery runs when ``deliver`` loops (and under ``serve --deliver-webhooks``).
 DEFAULT_INTERVAL = 5.0
-#: Seconds a stopped deliverer gets to finish its current row before it is killed.
+#: Seconds a stopped deliverer gets to finish its current row before it is killed
+#: (more than the HTTP timeout, which bounds that row).
 STOP_TIMEOUT = 15.0
+#: Seconds between purges of old delivered rows while ``deliver`` loops.
+PURGE_INTERVAL = 3600.0
 
 
 @click.group("webhooks")
@@ -47,18 +51,20 @@ def webhooks_add(url: str) -> None:
 @webhooks_group.command("list")
 @unit_of_work
 def webhooks_list() -> None:
-    """Print every endpoint as a JSON line: id, url, active and pending deliveries."""
+    """Print every endpoint as a JSON line: id, url, active, pending, and why it is not active."""
     for endpoint in svc.list_endpoints(session()):
-        click.echo(
-            json.dumps(
-                {
-                    "id": endpoint.id,
-                    "url": endpoint.url,
-                    "active": endpoint.active,
-                    "pending": endpoint.pending,
-                }
-            )
-        )
+        line: dict[str, object] = {
+            "id": endpoint.id,
+            "url": endpoint.url,
+            "active": endpoint.active,
+            "pending": endpoint.pending,
+        }
+        if endpoint.failing_since is not None:
+            line["failing_since"] = endpoint.failing_since.isoformat()
+        if endpoint.disabled_at is not None:
+            line["disabled_at"] = endpoint.disabled_at.isoformat()
+            line["disabled_reason"] = endpoint.disabled_reason
+        click.echo(json.dumps(line))
 
 
 @webhooks_group.command("disable")
@@ -82,34 +88,124 @@ def webhooks_disable(webhook_id: int) -> None:
 @click.option(
     "--batch",
     type=click.IntRange(min=1),
-    default=100,
+    default=svc.DEFAULT_BATCH,
     show_default=True,
-    help="Outbox rows read per query.",
+    help="Outbox rows of one endpoint claimed at a time.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=svc.DEFAULT_WORKERS,
+    show_default=True,
+    help="Endpoints sent to at once (a hanging one holds only its own).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=svc.DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for a receiver's answer.",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=1),
+    default=svc.DEFAULT_LEASE.total_seconds(),
+    show_default=True,
+    help="Seconds a claimed row is kept from other deliverers (more than --timeout).",
 )
 @unit_of_work
-def webhooks_deliver(once: bool, interval: float, batch: int) -> None:
-    """Send due webhook deliveries, with retries; loop until SIGTERM or SIGINT unless --once."""
-    # Each row is its own transaction (a crash loses at most the row being sent).
+def webhooks_deliver(
+    once: bool, interval: float, batch: int, workers: int, timeout: float, lease: float
+) -> None:
+    """Send due webhook deliveries, with retries; loop until SIGTERM or SIGINT unless --once.
+
+    Several deliverers may run at once, on one host or many: each claims rows
+    for a lease, so each row is sent by one of them.
+    """
+    if lease <= timeout:
+        raise click.BadParameter("must be longer than --timeout", param_hint="--lease")
+    # Claims and results are short transactions of their own; none is open during a POST.
     transactions, clock = runtime().unit_of_work, runtime().clock
+
+    def deliverer(stop: Callable[[], bool] | None = None) -> svc.Deliverer:
+        return svc.Deliverer(
+            transactions,
+            clock=clock,
+            stop=stop,
+            batch=batch,
+            workers=workers,
+            timeout=timeout,
+            lease=timedelta(seconds=lease),
+        )
+
     if once:
-        stats = svc.deliver_due(transactions, now=clock, batch=batch)
+        with deliverer() as run:
+            stats = run.drain()
         click.echo(f"Webhooks: {stats}.", err=True)
         return
     total = svc.DeliveryStats()
+    next_purge = time.monotonic()
     with _stop_signals() as stopped:
         click.echo(f"Delivering webhooks every {interval:g} s until stopped.", err=True)
-        while not stopped():
-            try:
-                stats = svc.deliver_due(transactions, now=clock, batch=batch, stop=stopped)
-            except SQLAlchemyError as exc:
-                # The database may be restarting: report it and try again next time.
-                click.echo(f"Webhooks: database error, will retry: {_first_line(exc)}", err=True)
-            else:
-                total += stats
-                if stats.attempted:
-                    click.echo(f"Webhooks: {stats}.", err=True)
-            _sleep(interval, stopped)
+        with deliverer(stopped) as loop:
+            while not stopped():
+                try:
+                    stats = loop.poll()
+                except SQLAlchemyError as exc:
+                    # The database may be restarting: report it and try again next time.
+                    click.echo(
+                        f"Webhooks: database error, will retry: {_first_line(exc)}", err=True
+                    )
+                else:
+                    total += stats
+                    if stats.attempted:
+                        click.echo(f"Webhooks: {stats}.", err=True)
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_INTERVAL
+                    _purge_quietly()
+                _sleep(interval, stopped)
+            total += _finish(loop)
     click.echo(f"Stopped delivering webhooks ({total}).", err=True)
+
+
+@webhooks_group.command("purge")
+@unit_of_work
+def webhooks_purge() -> None:
+    """Delete delivered rows and their attempts older than UNSUBSVC_WEBHOOK_RETENTION_DAYS."""
+    days = runtime().settings.webhook_retention_days
+    stats = svc.PurgeStats(0, 0)
+    while True:  # in chunks, each statement short; one transaction, committed at the end
+        chunk = svc.purge_delivered(session(), now=now(), retention_days=days)
+        stats += chunk
+        if chunk.deliveries < svc.PURGE_CHUNK:
+            break
+    click.echo(f"Webhooks: {stats} (older than {days} days).", err=True)
+
+
+def _purge_quietly() -> None:
+    """Purge old delivered rows in a unit of work of its own; report a database error, not raise."""
+    days = runtime().settings.webhook_retention_days
+    stats = svc.PurgeStats(0, 0)
+    try:
+        while True:  # a unit of work per chunk: no long transaction beside the deliveries
+            with runtime().unit_of_work() as work:
+                chunk = svc.purge_delivered(work, now=runtime().now(), retention_days=days)
+            stats += chunk
+            if chunk.deliveries < svc.PURGE_CHUNK:
+                break
+    except SQLAlchemyError as exc:
+        click.echo(f"Webhooks: purge failed, will retry: {_first_line(exc)}", err=True)
+    if stats.deliveries:
+        click.echo(f"Webhooks: {stats}.", err=True)
+
+
+def _finish(deliverer: svc.Deliverer) -> svc.DeliveryStats:
+    """Wait for the rows being sent; a database error then is reported, not raised."""
+    try:
+        return deliverer.close()
+    except SQLAlchemyError as exc:
+        click.echo(f"Webhooks: database error while stopping: {_first_line(exc)}", err=True)
+        return svc.DeliveryStats()
 
 
 @contextmanager

@@ -18,6 +18,9 @@ To check it, a receiver
 
 Receivers should deduplicate on ``Unsubsvc-Delivery-Id``: delivery is at least
 once, so the same delivery can arrive again after a crash or a timeout.
+
+Also here: when an endpoint that keeps failing is given up on, and how long
+delivered rows are kept.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 #: The request header that carries the signature.
 SIGNATURE_HEADER = "Unsubsvc-Signature"
@@ -38,6 +41,8 @@ DEFAULT_TOLERANCE = 300
 BACKOFF_FIRST = timedelta(seconds=10)
 #: ... up to this.
 BACKOFF_CAP = timedelta(hours=1)
+#: An endpoint that has not accepted a delivery for this long while failing is disabled.
+FAILING_LIMIT = timedelta(days=3)
 
 _SCHEME = "v1"
 
@@ -136,3 +141,36 @@ def backoff(attempts: int) -> timedelta:
     # 2**9 * 10 s already exceeds the cap: a bounded exponent keeps huge counts cheap.
     delay: timedelta = BACKOFF_FIRST * 2 ** min(attempts - 1, 9)
     return min(delay, BACKOFF_CAP)
+
+
+def failing_too_long(failing_since: datetime | None, now: datetime) -> bool:
+    """Return whether an endpoint failing since ``failing_since`` should be disabled at ``now``.
+
+    Three days of retries (hourly after the first 85 minutes, ``backoff``)
+    outlast a weekend outage; past that the receiver is gone or broken, and
+    operators see it disabled with the reason rather than a growing backlog.
+    """
+    return failing_since is not None and now - failing_since >= FAILING_LIMIT
+
+
+def disabled_reason(disabled_at: datetime | None, failing_since: datetime | None) -> str | None:
+    """Return why an endpoint is disabled, or None while it is active.
+
+    No column says who disabled it: the deliverer disables only endpoints that
+    had been failing for ``FAILING_LIMIT`` when it did, so that is the test.
+    """
+    if disabled_at is None:
+        return None
+    if failing_since is not None and disabled_at - failing_since >= FAILING_LIMIT:
+        return (
+            f"failing since {failing_since.isoformat()}: "
+            f"no delivery accepted for {FAILING_LIMIT.days} days"
+        )
+    return "disabled by an operator"
+
+
+def retention_cutoff(now: datetime, days: int) -> datetime:
+    """Return the time before which delivered rows (and their attempts) may be purged."""
+    if days < 1:
+        raise ValueError("the retention is at least one day")
+    return now - timedelta(days=days)

@@ -1,38 +1,63 @@
-"""Outgoing webhooks: endpoints, and delivering the outbox at least once, in order per recipient.
+"""Outgoing webhooks: endpoints, and delivering the outbox once, in order per recipient.
 
 ``services.events.queue_webhooks`` writes each event into every active
 endpoint's outbox (``WebhookDelivery``) in the change's own transaction; this
-module sends those rows. A row is committed as delivered only after the
-receiver answered 2xx, so a crash between the two sends it again: receivers
-deduplicate on ``Unsubsvc-Delivery-Id``.
+module sends those rows.
 
-Order: a row is not attempted while an earlier row for the same endpoint and
-subscriber is still undelivered, so a receiver that was down cannot see a
+Leases, not row locks: a deliverer claims a few rows of one endpoint in a short
+transaction (``leased_until``/``lease_owner``, set by a conditional UPDATE that
+works alike on SQLite and PostgreSQL), commits, POSTs outside any transaction,
+then records the answer in a second short transaction only if the lease is
+still its own. Several deliverers can share the outbox; a row whose deliverer
+died is taken over once its lease runs out. A POST starts only while the lease
+has longer to run than the HTTP timeout, so a live owner has recorded before
+anyone else may claim the row: each row is sent once. Only an owner stalled
+beyond its lease, or one that crashed between the answer and the record, gets
+a row sent twice, so receivers still deduplicate on ``Unsubsvc-Delivery-Id``.
+
+Order: a row is not claimed while an earlier row for the same endpoint and
+subscriber is undelivered, so a receiver that was down cannot see a
 resubscribe before the unsubscribe it undoes. One recipient's failing row
 holds back only that recipient's later rows at that endpoint.
 
-Concurrency: on PostgreSQL each row is locked (``FOR UPDATE SKIP LOCKED``)
-while it is being sent, so several deliverers can run side by side without
-sending a row twice. SQLite has no row locks: run a single deliverer there.
+Endpoints apart: a ``Deliverer`` sends to each endpoint from a thread of its
+own, so a receiver that accepts and never answers ties up one thread until the
+timeout and delays no other endpoint. An endpoint that has accepted nothing
+for ``core.webhooks.FAILING_LIMIT`` while failing is disabled, and delivered
+rows are purged after the retention period (``purge_delivered``).
 """
 
 from __future__ import annotations
 
+import enum
+import os
+import secrets
+import socket
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import Message
-from typing import IO, Any
+from types import TracebackType
+from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, CursorResult, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from unsubsvc.core.errors import InvalidInput, NotFound
-from unsubsvc.core.webhooks import SIGNATURE_HEADER, backoff, new_secret, sign
+from unsubsvc.core.webhooks import (
+    SIGNATURE_HEADER,
+    backoff,
+    disabled_reason,
+    failing_too_long,
+    new_secret,
+    retention_cutoff,
+    sign,
+)
 from unsubsvc.db.models import Webhook, WebhookAttempt, WebhookDelivery
 
 #: ``post(url, body, headers) -> status code``; raises OSError (URLError, timeouts) when
@@ -47,6 +72,15 @@ EVENT_ID_HEADER = "Unsubsvc-Event-Id"
 DELIVERY_ID_HEADER = "Unsubsvc-Delivery-Id"
 #: Seconds to wait for a receiver to answer.
 DEFAULT_TIMEOUT = 10.0
+#: How long a claim keeps other deliverers off a row: several timeouts, so a batch
+#: gets through, and short enough that a dead deliverer's rows move on within a minute.
+DEFAULT_LEASE = timedelta(seconds=60)
+#: Rows of one endpoint claimed at a time.
+DEFAULT_BATCH = 10
+#: Delivered rows purged per statement: each stays well within the statement timeout.
+PURGE_CHUNK = 1000
+#: Endpoints sent to at once by one deliverer (and hanging ones waited on before others queue).
+DEFAULT_WORKERS = 8
 MAX_URL_LENGTH = 2000
 #: Error texts are kept short: they are for people reading the attempt log.
 MAX_ERROR_LENGTH = 1000
@@ -62,25 +96,75 @@ class Endpoint:
     pending: int
     created_at: datetime
     disabled_at: datetime | None
+    #: When deliveries started failing with no success since; None while it works.
+    failing_since: datetime | None = None
+    #: Why it is disabled (an operator, or failing too long); None while active.
+    disabled_reason: str | None = None
 
 
 @dataclass
 class DeliveryStats:
-    """What one delivery run did: rows attempted, and how many were accepted or failed."""
+    """What a delivery run did: rows attempted, and how many were accepted or failed.
+
+    ``lost`` counts answers not recorded because the row's lease had been
+    taken over by another deliverer by then (that one's answer counts).
+    """
 
     attempted: int = 0
     delivered: int = 0
     failed: int = 0
+    lost: int = 0
 
     def __add__(self, other: DeliveryStats) -> DeliveryStats:
         return DeliveryStats(
             self.attempted + other.attempted,
             self.delivered + other.delivered,
             self.failed + other.failed,
+            self.lost + other.lost,
         )
 
     def __str__(self) -> str:
-        return f"{self.attempted} attempted, {self.delivered} delivered, {self.failed} failed"
+        text = f"{self.attempted} attempted, {self.delivered} delivered, {self.failed} failed"
+        return text + (f", {self.lost} lost to another deliverer" if self.lost else "")
+
+
+@dataclass(frozen=True)
+class PurgeStats:
+    """What a purge removed: delivered outbox rows and their attempts."""
+
+    deliveries: int
+    attempts: int
+
+    def __add__(self, other: PurgeStats) -> PurgeStats:
+        return PurgeStats(self.deliveries + other.deliveries, self.attempts + other.attempts)
+
+    def __str__(self) -> str:
+        return f"purged {self.deliveries} delivered rows and {self.attempts} attempts"
+
+
+@dataclass(frozen=True)
+class Lease:
+    """An outbox row claimed by ``owner`` until ``until``, with what sending it needs."""
+
+    delivery_id: int
+    webhook_id: int
+    event_id: int
+    payload: str
+    #: Failed attempts so far (the backoff after this one's failure follows from it).
+    attempts: int
+    url: str
+    secret: str
+    owner: str
+    until: datetime
+
+
+class Outcome(enum.Enum):
+    """What recording an answer did."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    #: The lease was no longer ours: nothing recorded.
+    LOST = "lost"
 
 
 def check_url(url: str) -> str:
@@ -136,6 +220,8 @@ def list_endpoints(session: Session) -> list[Endpoint]:
             pending=int(count),
             created_at=hook.created_at,
             disabled_at=hook.disabled_at,
+            failing_since=hook.failing_since,
+            disabled_reason=disabled_reason(hook.disabled_at, hook.failing_since),
         )
         for hook, count in rows
     ]
@@ -187,49 +273,438 @@ def http_post(
         return int(exc.code)
 
 
+def new_owner() -> str:
+    """Return a deliverer name no other deliverer has, here or on another host (≤ 64 chars)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(6)}"
+
+
+def due_endpoints(session: Session, *, cutoff: datetime, now: datetime) -> list[int]:
+    """Return the active endpoints with a row to claim: due by ``cutoff``, unleased at ``now``."""
+    return list(
+        session.scalars(
+            select(WebhookDelivery.webhook_id)
+            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+            .where(*_claimable(cutoff, now))
+            .distinct()
+            .order_by(WebhookDelivery.webhook_id)
+        )
+    )
+
+
+def claim(
+    session: Session,
+    webhook_id: int,
+    *,
+    owner: str,
+    cutoff: datetime,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+) -> list[Lease]:
+    """Lease up to ``limit`` rows of one endpoint that may be sent now, oldest first."""
+    ids = list(
+        session.scalars(
+            select(WebhookDelivery.id)
+            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+            .where(WebhookDelivery.webhook_id == webhook_id, *_claimable(cutoff, now))
+            .order_by(WebhookDelivery.id)
+            .limit(limit)
+        )
+    )
+    if not ids:
+        return []
+    until = now + lease
+    # The UPDATE checks again what the SELECT saw: of deliverers racing for a row,
+    # one matches it (PostgreSQL re-reads a row another transaction changed before
+    # matching it; SQLite runs one writer at a time), the others claim nothing.
+    session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id.in_(ids),
+            WebhookDelivery.delivered_at.is_(None),
+            WebhookDelivery.next_attempt_at <= cutoff,
+            _lease_free(now),
+        )
+        .values(leased_until=until, lease_owner=owner)
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.event_id,
+            WebhookDelivery.payload,
+            WebhookDelivery.attempts,
+            Webhook.url,
+            Webhook.secret,
+        )
+        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+        .where(
+            WebhookDelivery.id.in_(ids),
+            WebhookDelivery.lease_owner == owner,
+            WebhookDelivery.leased_until == until,
+        )
+        .order_by(WebhookDelivery.id)
+    )
+    return [
+        Lease(row_id, webhook_id, event_id, payload, attempts, url, secret, owner, until)
+        for row_id, event_id, payload, attempts, url, secret in rows
+    ]
+
+
+def release(session: Session, leases: Sequence[Lease]) -> None:
+    """Give back claimed rows that were not sent, so that any deliverer may send them now."""
+    for lease in leases:
+        session.execute(
+            update(WebhookDelivery)
+            .where(*_ours(lease))
+            .values(leased_until=None, lease_owner=None)
+            .execution_options(synchronize_session=False)
+        )
+    session.flush()
+
+
+def record(
+    session: Session,
+    lease: Lease,
+    *,
+    status: int | None,
+    error: str | None,
+    started: datetime,
+    finished: datetime,
+    cutoff: datetime,
+) -> Outcome:
+    """Record the answer to one POST, if the row's lease is still ``lease``; say what was done.
+
+    A lease taken over by another deliverer (ours ran out, someone claimed the
+    row) makes this a no-op: that deliverer sends and records the row, and a
+    row once delivered is never claimed again.
+    """
+    delivered = status is not None and 200 <= status < 300
+    if delivered:
+        values: dict[str, Any] = {"delivered_at": finished}
+    else:
+        if error is None:
+            error = f"HTTP {status}"
+            if status is not None and 300 <= status < 400:
+                error += " (redirects are not followed)"
+        # ``attempts`` counts failures, so the wait after the n-th is backoff(n).
+        values = {
+            "attempts": WebhookDelivery.attempts + 1,
+            "last_error": error,
+            "next_attempt_at": max(finished, cutoff) + backoff(lease.attempts + 1),
+        }
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(*_ours(lease))
+        .values(leased_until=None, lease_owner=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        return Outcome.LOST
+    session.add(
+        WebhookAttempt(
+            delivery_id=lease.delivery_id,
+            attempted_at=started,
+            status_code=status,
+            error=None if status is not None else error,
+        )
+    )
+    if delivered:
+        # Conditional, so a working endpoint's row is not written on every delivery.
+        session.execute(
+            update(Webhook)
+            .where(Webhook.id == lease.webhook_id, Webhook.failing_since.is_not(None))
+            .values(failing_since=None)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        _note_failure(session, lease.webhook_id, started=started, now=finished)
+    session.flush()
+    return Outcome.DELIVERED if delivered else Outcome.FAILED
+
+
+def _note_failure(session: Session, webhook_id: int, *, started: datetime, now: datetime) -> None:
+    """Mark the endpoint failing since this attempt if it was not; disable it if too long."""
+    session.execute(
+        update(Webhook)
+        .where(Webhook.id == webhook_id, Webhook.failing_since.is_(None))
+        .values(failing_since=started)
+        .execution_options(synchronize_session=False)
+    )
+    since = session.scalar(select(Webhook.failing_since).where(Webhook.id == webhook_id))
+    if since is not None and failing_too_long(since, now):
+        session.execute(
+            update(Webhook)
+            .where(
+                Webhook.id == webhook_id,
+                Webhook.disabled_at.is_(None),
+                Webhook.failing_since == since,  # not if a success cleared it meanwhile
+            )
+            .values(disabled_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def purge_delivered(
+    session: Session, *, now: datetime, retention_days: int, limit: int = PURGE_CHUNK
+) -> PurgeStats:
+    """Delete up to ``limit`` delivered outbox rows older than ``retention_days``, with attempts.
+
+    Undelivered rows stay whatever their age: they are still owed (or kept to
+    show what a disabled endpoint missed). A call removing ``limit`` rows may
+    have left more: callers repeat it, so no statement runs long.
+    """
+    cutoff = retention_cutoff(now, retention_days)
+    ids = list(
+        session.scalars(
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.delivered_at.is_not(None), WebhookDelivery.delivered_at < cutoff)
+            .order_by(WebhookDelivery.id)
+            .limit(limit)
+        )
+    )
+    if not ids:
+        return PurgeStats(deliveries=0, attempts=0)
+    attempts = session.execute(
+        delete(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    deliveries = session.execute(
+        delete(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    return PurgeStats(
+        deliveries=cast(CursorResult[Any], deliveries).rowcount,
+        attempts=cast(CursorResult[Any], attempts).rowcount,
+    )
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """One thread's turn at an endpoint: what it did, and whether it left nothing to claim."""
+
+    stats: DeliveryStats
+    exhausted: bool
+
+
+class Deliverer:
+    """Send the outbox from a pool of threads, each endpoint from one thread at a time.
+
+    Threads because ``urllib`` blocks: a receiver that accepts and never answers
+    holds one thread until the timeout, and the other endpoints go on in the
+    others. ``workers`` bounds the endpoints sent to at once; past that many
+    hanging endpoints, the rest queue for at most a timeout. Within an endpoint
+    rows go one after the other, which keeps each recipient's order.
+
+    ``poll`` (the long-running loop) starts a turn for every endpoint with rows
+    due and returns without waiting for them; ``drain`` (one run) waits until
+    nothing that was due at its start is left. ``stop`` is checked between rows.
+    """
+
+    def __init__(
+        self,
+        transactions: Transactions,
+        *,
+        clock: Clock,
+        post: Post | None = None,
+        owner: str | None = None,
+        lease: timedelta = DEFAULT_LEASE,
+        timeout: float = DEFAULT_TIMEOUT,
+        workers: int = DEFAULT_WORKERS,
+        batch: int = DEFAULT_BATCH,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
+        if lease <= timedelta(seconds=timeout):
+            raise ValueError("the lease must outlast the HTTP timeout, or rows could be sent twice")
+        self.transactions = transactions
+        self.clock = clock
+        self.post = post if post is not None else _post_with_timeout(timeout)
+        self.owner = owner or new_owner()
+        self.lease = lease
+        self.timeout = timedelta(seconds=timeout)
+        self.batch = batch
+        self.stopped = stop or (lambda: False)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhooks")
+        self._running: dict[int, Future[_Turn]] = {}
+
+    def __enter__(self) -> Deliverer:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def poll(self) -> DeliveryStats:
+        """Collect the turns that ended; start one for each endpoint with rows due now."""
+        stats, _ = self._collect()
+        if not self.stopped():
+            now = self.clock()
+            with self.transactions() as session:
+                due = due_endpoints(session, cutoff=now, now=now)
+            for webhook_id in due:
+                self._start(webhook_id, None)
+        return stats
+
+    def drain(self) -> DeliveryStats:
+        """Send what is due now, every endpoint at once, and return when it is all done."""
+        cutoff = self.clock()
+        finished: set[int] = set()
+        stats = DeliveryStats()
+        while True:
+            collected, exhausted = self._collect()
+            stats += collected
+            finished |= exhausted
+            if not self.stopped():
+                with self.transactions() as session:
+                    due = due_endpoints(session, cutoff=cutoff, now=self.clock())
+                for webhook_id in due:
+                    if webhook_id not in finished:
+                        self._start(webhook_id, cutoff)
+            if not self._running:
+                return stats
+            wait(list(self._running.values()), return_when=FIRST_COMPLETED)
+
+    def close(self) -> DeliveryStats:
+        """Wait for the turns under way (they end at the next row once stopped); free the pool."""
+        try:
+            wait(list(self._running.values()))
+            stats, _ = self._collect()
+        finally:
+            self._pool.shutdown(wait=True)
+        return stats
+
+    def _start(self, webhook_id: int, cutoff: datetime | None) -> None:
+        if webhook_id not in self._running:
+            self._running[webhook_id] = self._pool.submit(self._turn, webhook_id, cutoff)
+
+    def _collect(self) -> tuple[DeliveryStats, set[int]]:
+        """Take the turns that ended; return their counts and the endpoints left with nothing."""
+        stats = DeliveryStats()
+        exhausted: set[int] = set()
+        for webhook_id, future in list(self._running.items()):
+            if future.done():
+                del self._running[webhook_id]
+                turn = future.result()  # a database error surfaces here, to the loop
+                stats += turn.stats
+                if turn.exhausted:
+                    exhausted.add(webhook_id)
+        return stats, exhausted
+
+    def _turn(self, webhook_id: int, cutoff: datetime | None) -> _Turn:
+        """Send one endpoint's claimable rows, a batch at a time, until none is left."""
+        stats = DeliveryStats()
+        while not self.stopped():
+            now = self.clock()
+            due_by = now if cutoff is None else cutoff
+            with self.transactions() as session:
+                leases = claim(
+                    session,
+                    webhook_id,
+                    owner=self.owner,
+                    cutoff=due_by,
+                    now=now,
+                    lease=self.lease,
+                    limit=self.batch,
+                )
+            if not leases:
+                return _Turn(stats, exhausted=True)
+            for index, lease in enumerate(leases):
+                # Start a POST only if it ends (timeout) before the lease does: then no
+                # one else can claim the row before this deliverer has recorded it.
+                if self.stopped() or lease.until - self.clock() <= self.timeout:
+                    with self.transactions() as session:
+                        release(session, leases[index:])
+                    return _Turn(stats, exhausted=False)
+                stats += self._send(lease, due_by)
+        return _Turn(stats, exhausted=False)
+
+    def _send(self, lease: Lease, cutoff: datetime) -> DeliveryStats:
+        """POST one leased row outside any transaction, then record the answer in one."""
+        body = lease.payload.encode("utf-8")
+        started = self.clock()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            SIGNATURE_HEADER: sign(lease.secret, body, int(started.timestamp())),
+            EVENT_ID_HEADER: str(lease.event_id),
+            DELIVERY_ID_HEADER: str(lease.delivery_id),
+        }
+        status: int | None = None
+        error: str | None = None
+        try:
+            status = self.post(lease.url, body, headers)
+        except Exception as exc:  # any failure of one row is recorded and retried, not fatal
+            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+        finished = self.clock()
+        with self.transactions() as session:
+            outcome = record(
+                session,
+                lease,
+                status=status,
+                error=error,
+                started=started,
+                finished=finished,
+                cutoff=cutoff,
+            )
+        return DeliveryStats(
+            attempted=1,
+            delivered=int(outcome is Outcome.DELIVERED),
+            failed=int(outcome is Outcome.FAILED),
+            lost=int(outcome is Outcome.LOST),
+        )
+
+
 def deliver_due(
     transactions: Transactions,
     *,
-    post: Post = http_post,
+    post: Post | None = None,
     now: datetime | Clock,
-    batch: int = 100,
+    batch: int = DEFAULT_BATCH,
     stop: Callable[[], bool] | None = None,
+    owner: str | None = None,
+    lease: timedelta = DEFAULT_LEASE,
+    timeout: float = DEFAULT_TIMEOUT,
+    workers: int = DEFAULT_WORKERS,
 ) -> DeliveryStats:
-    """Send every outbox row that is due, oldest first, each in its own transaction; return counts.
+    """Send every outbox row due now, each endpoint from a thread of its own; return counts.
 
     ``transactions`` opens a unit of work (a session committed when the block
-    ends, rolled back if it raises): each row is claimed, sent and recorded in
-    one, so a crash loses at most the row being sent, which is then sent again.
-    ``now`` is a time or a clock. The rows due are those due at the start; a
-    clock is read again for each row, so signatures carry the time of sending
-    even when earlier receivers were slow. Rows are read ``batch`` at a time
-    until none is left; ``stop`` (checked between rows) ends the run early.
+    ends, rolled back if it raises): claims and results are short transactions
+    of their own, and no transaction is open during a POST. ``now`` is a time or
+    a clock; the rows due are those due at the start, and a clock is read again
+    for each row, so signatures carry the time of sending. ``batch`` rows of an
+    endpoint are claimed at a time; ``stop`` (checked between rows) ends the run
+    early. ``post`` defaults to ``http_post`` with ``timeout``.
     """
     clock = now if callable(now) else _fixed(now)
-    cutoff = clock()
-    stats = DeliveryStats()
-    while True:
-        with transactions() as session:
-            candidates = list(
-                session.scalars(
-                    select(WebhookDelivery.id)
-                    .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-                    .where(*_due(cutoff))
-                    .order_by(WebhookDelivery.id)
-                    .limit(batch)
-                )
-            )
-        progressed = False
-        for delivery_id in candidates:
-            if stop is not None and stop():
-                return stats
-            with transactions() as session:
-                if _deliver_one(session, delivery_id, cutoff, post, clock, stats):
-                    progressed = True
-        # A run ends when a pass sends nothing: the rest is not due, waits behind an
-        # earlier row, or is being sent by another deliverer.
-        if not progressed:
-            return stats
+    with Deliverer(
+        transactions,
+        clock=clock,
+        post=post,
+        owner=owner,
+        lease=lease,
+        timeout=timeout,
+        workers=workers,
+        batch=batch,
+        stop=stop,
+    ) as deliverer:
+        return deliverer.drain()
+
+
+def _post_with_timeout(timeout: float) -> Post:
+    """Return ``http_post`` bound to ``timeout`` seconds."""
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        return http_post(url, body, headers, timeout=timeout)
+
+    return post
 
 
 def _fixed(moment: datetime) -> Clock:
@@ -241,8 +716,23 @@ def _fixed(moment: datetime) -> Clock:
     return clock
 
 
-def _due(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
-    """Return the conditions for an outbox row that may be sent now (Webhook joined)."""
+def _lease_free(now: datetime) -> ColumnElement[bool]:
+    """Return the condition for a row no deliverer holds at ``now``."""
+    return or_(WebhookDelivery.leased_until.is_(None), WebhookDelivery.leased_until <= now)
+
+
+def _ours(lease: Lease) -> tuple[ColumnElement[bool], ...]:
+    """Return the conditions for the row of ``lease``, still held by that very claim."""
+    return (
+        WebhookDelivery.id == lease.delivery_id,
+        WebhookDelivery.lease_owner == lease.owner,
+        WebhookDelivery.leased_until == lease.until,
+        WebhookDelivery.delivered_at.is_(None),
+    )
+
+
+def _claimable(cutoff: datetime, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Return the conditions for an outbox row that may be claimed (Webhook joined)."""
     earlier = aliased(WebhookDelivery)
     waiting_behind = exists().where(
         earlier.webhook_id == WebhookDelivery.webhook_id,
@@ -253,69 +743,7 @@ def _due(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
     return (
         WebhookDelivery.delivered_at.is_(None),
         WebhookDelivery.next_attempt_at <= cutoff,
+        _lease_free(now),
         Webhook.disabled_at.is_(None),
         ~waiting_behind,
     )
-
-
-def _deliver_one(
-    session: Session,
-    delivery_id: int,
-    cutoff: datetime,
-    post: Post,
-    clock: Clock,
-    stats: DeliveryStats,
-) -> bool:
-    """Claim one row, send it and record the outcome; return whether it was attempted."""
-    # Check the row again as it is claimed: another deliverer may have sent it,
-    # or be sending it (locked, so skipped), since the candidates were read.
-    claim = (
-        select(WebhookDelivery, Webhook.url, Webhook.secret)
-        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-        .where(WebhookDelivery.id == delivery_id, *_due(cutoff))
-        .execution_options(populate_existing=True)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        # Lock only the outbox row: locking the webhook row too would make
-        # other deliverers skip every row of that endpoint.
-        claim = claim.with_for_update(skip_locked=True, of=WebhookDelivery)
-    row = session.execute(claim).first()
-    if row is None:
-        return False
-    delivery, url, secret = row
-    body = delivery.payload.encode("utf-8")
-    started = clock()
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        SIGNATURE_HEADER: sign(secret, body, int(started.timestamp())),
-        EVENT_ID_HEADER: str(delivery.event_id),
-        DELIVERY_ID_HEADER: str(delivery.id),
-    }
-    status: int | None = None
-    error: str | None = None
-    try:
-        status = post(url, body, headers)
-    except Exception as exc:  # any failure of one row is recorded and retried, not fatal
-        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
-    finished = clock()
-    session.add(
-        WebhookAttempt(
-            delivery_id=delivery.id, attempted_at=started, status_code=status, error=error
-        )
-    )
-    stats.attempted += 1
-    if status is not None and 200 <= status < 300:
-        delivery.delivered_at = finished
-        stats.delivered += 1
-    else:
-        if error is None:
-            error = f"HTTP {status}"
-            if status is not None and 300 <= status < 400:
-                error += " (redirects are not followed)"
-        # ``attempts`` counts failures, so the wait after the n-th is backoff(n).
-        delivery.attempts += 1
-        delivery.last_error = error
-        delivery.next_attempt_at = max(finished, cutoff) + backoff(delivery.attempts)
-        stats.failed += 1
-    return True

@@ -263,7 +263,15 @@ def suppressions(query: BaseModel) -> s.SuppressionsOut:
 def get_webhooks() -> s.WebhooksOut:
     return s.WebhooksOut(
         webhooks=[
-            s.WebhookOut(id=e.id, url=e.url, active=e.active, pending=e.pending)
+            s.WebhookOut(
+                id=e.id,
+                url=e.url,
+                active=e.active,
+                pending=e.pending,
+                failing_since=e.failing_since,
+                disabled_at=e.disabled_at,
+                disabled_reason=e.disabled_reason,
+            )
             for e in webhooks.list_endpoints(session())
         ]
     )

@@ -208,6 +208,13 @@ class WebhookOut(BaseModel):
     url: str
     active: bool
     pending: int = Field(description="Events not yet delivered")
+    failing_since: AwareDatetime | None = Field(
+        default=None, description="Deliveries have failed since then, none accepted"
+    )
+    disabled_at: AwareDatetime | None = None
+    disabled_reason: str | None = Field(
+        default=None, description="Why it is not active: by an operator, or failing for 3 days"
+    )
 
 
 class WebhookCreated(WebhookOut):
