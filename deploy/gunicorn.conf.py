@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 from typing import Any
 
-from gunicorn.glogging import Logger
+from unsubsvc.logs import RedactingLogger
+from unsubsvc.serving import die_with_master
 
 
 def _int_env(name: str, default: int) -> int:
@@ -53,9 +53,16 @@ threads = _int_env("UNSUBSVC_THREADS", 4)
 # post_fork hook below only matters if someone turns it on (``--preload``).
 preload_app = False
 
-# Recycle workers now and then, so a slow leak cannot grow without bound.
-max_requests = 2000
-max_requests_jitter = 200
+# Workers are not recycled after N requests. No leak is known (a worker's RSS
+# stays flat under load), and recycling cost more than it could save: every
+# worker counted to about the same N (the load is spread evenly), so all of an
+# instance's workers restarted within a second of each other and the instance
+# stalled for up to 3 s while they loaded the app again. A jitter does not
+# prevent that; it only makes it rarer. Should a leak appear, prefer fixing it;
+# if recycling is needed meanwhile, replace workers from outside, where no
+# request waits: SIGHUP to the master (systemctl reload) starts new workers
+# before the old ones stop.
+max_requests = 0
 
 # --- Timeouts -------------------------------------------------------------------
 
@@ -83,21 +90,9 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "").strip() or "127.
 # --- Logging ----------------------------------------------------------------------
 
 # The path of /u/<token> and /p/<token> is a credential: whoever holds it can
-# unsubscribe that recipient or change their preferences. Log it redacted.
-_TOKEN_IN_PATH = re.compile(r"(/[up]/)[^/?\s]+")
-
-
-class RedactingLogger(Logger):
-    """Gunicorn's logger, with tokens cut out of the request line and path."""
-
-    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
-        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
-        for key in ("r", "U", "{raw_uri}e", "{path_info}e"):
-            if isinstance(atoms.get(key), str):
-                atoms[key] = _TOKEN_IN_PATH.sub(r"\1<token>", atoms[key])
-        return atoms
-
-
+# unsubscribe that recipient or change their preferences. This logger masks it
+# in every line gunicorn writes (request line, Referer, its own errors); the
+# app's logger gets the same filter in create_app. The rule is in unsubsvc/logs.py.
 logger_class = RedactingLogger
 accesslog = "-"  # stdout: journald or the container runtime collects it
 errorlog = "-"  # stderr
@@ -131,3 +126,13 @@ def post_fork(server: Any, worker: Any) -> None:
     from unsubsvc.web.context import runtime_of
 
     runtime_of(server.app.wsgi()).engine.dispose(close=False)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Make the kernel kill this worker when the master dies (see die_with_master).
+
+    Without it, workers orphaned by a SIGKILLed master keep the listening
+    socket while they drain (up to graceful_timeout), and a restarted
+    instance fails with "Connection in use".
+    """
+    die_with_master(worker)

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from unsubsvc.core.addresses import mask_address
+from unsubsvc.logs import mask_logger
 from unsubsvc.runtime import Runtime, build_runtime
 from unsubsvc.web import admin, api, center, context, errors, health, hygiene, oneclick, security
 from unsubsvc.web.extensions import csrf
@@ -41,6 +42,8 @@ def create_app(
         static_folder=str(PACKAGE_DIR / "static"),
         root_path=str(PACKAGE_DIR),
     )
+    # Flask's "Exception on /u/<token>" and our own logs: tokens are credentials.
+    mask_logger(app.logger)
     # Only what Flask and its extensions read.
     app.config.from_mapping(
         SECRET_KEY=settings.secret_keys[0],
