@@ -70,8 +70,8 @@ class TcpProxy:
 
     def close(self) -> None:
         self._stop.set()
-        self.cut("refuse")
         self._thread.join(timeout=2)
+        self.cut("refuse")  # after the accept loop ended: nothing is opened behind it
         self._listener.close()
 
     def _accept(self) -> None:

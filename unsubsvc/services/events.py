@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Integer, Text, insert, literal, select
+from sqlalchemy import BigInteger, Integer, Table, Text, bindparam, insert, literal, select
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.events import Channel, EventKind
@@ -55,6 +55,21 @@ class Outcome:
     event_id: int | None = None
 
 
+_EVENT_COLUMNS = (
+    "occurred_at",
+    "kind",
+    "channel",
+    "subscriber_id",
+    "list_id",
+    "topic_id",
+    "campaign_id",
+    "detail",
+)
+# Built once: an unsubscribe pays for its parameters only, not for building SQL.
+_INSERT_EVENT = insert(Event).values({c: bindparam(c) for c in _EVENT_COLUMNS}).returning(Event.id)
+_INSERT_EVENT_POSTGRES = _INSERT_EVENT.values(feed_key=next_feed_key(bindparam("subscriber_id")))
+
+
 def record_event(
     session: Session,
     target: Target,
@@ -81,10 +96,11 @@ def record_event(
         "campaign_id": target.campaign_id,
         "detail": detail,
     }
-    if session.get_bind().dialect.name == "postgresql":
-        values["feed_key"] = next_feed_key(subscriber_id)
-    event_id: int = session.execute(insert(Event).values(**values).returning(Event.id)).scalar_one()
-    event = Event(id=event_id, **{k: v for k, v in values.items() if k != "feed_key"})
+    postgres = session.get_bind().dialect.name == "postgresql"
+    event_id: int = session.execute(
+        _INSERT_EVENT_POSTGRES if postgres else _INSERT_EVENT, values
+    ).scalar_one()
+    event = Event(id=event_id, **values)
     count_event(session, event)
     queue_webhooks(session, event, target, topic, now)
     return event_id
@@ -122,24 +138,33 @@ def queue_webhooks(
         campaign_key = session.scalar(select(Campaign.key).where(Campaign.id == target.campaign_id))
     payload = json.dumps(event_document(event, target, topic, campaign_key), separators=(",", ":"))
     session.execute(
-        insert(WebhookDelivery).from_select(
-            [
-                "webhook_id",
-                "event_id",
-                "subscriber_id",
-                "payload",
-                "created_at",
-                "attempts",
-                "next_attempt_at",
-            ],
-            select(
-                Webhook.id,
-                literal(event.id, BigInteger),
-                literal(target.subscriber.id, BigInteger),
-                literal(payload, Text),
-                literal(now, UTCDateTime()),
-                literal(0, Integer),
-                literal(now, UTCDateTime()),
-            ).where(Webhook.disabled_at.is_(None)),
-        )
+        _QUEUE_WEBHOOKS,
+        {
+            "event_id": event.id,
+            "subscriber_id": target.subscriber.id,
+            "payload": payload,
+            "now": now,
+        },
     )
+
+
+_QUEUE_WEBHOOKS = insert(cast(Table, WebhookDelivery.__table__)).from_select(
+    [
+        "webhook_id",
+        "event_id",
+        "subscriber_id",
+        "payload",
+        "created_at",
+        "attempts",
+        "next_attempt_at",
+    ],
+    select(
+        Webhook.id,
+        bindparam("event_id", type_=BigInteger),
+        bindparam("subscriber_id", type_=BigInteger),
+        bindparam("payload", type_=Text),
+        bindparam("now", type_=UTCDateTime()),
+        literal(0, Integer),
+        bindparam("now", type_=UTCDateTime()),
+    ).where(Webhook.disabled_at.is_(None)),
+)

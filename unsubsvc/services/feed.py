@@ -134,7 +134,7 @@ def suppression_changes(
     return Page(changes, f"{after[0]}.{after[1]}", more)
 
 
-def next_feed_key(subscriber_id: int) -> Any:
+def next_feed_key(subscriber_id: Any) -> Any:
     """Return SQL for a new event's feed_key on PostgreSQL (see the module's docstring).
 
     Evaluated in the event's INSERT, after the use case's UPDATE took the row lock
