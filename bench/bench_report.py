@@ -19,10 +19,9 @@ without counters would have to do. Never asserts on time; prints ratios.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,15 +40,20 @@ class Database:
 
 def build(workdir: Path, name: str, campaigns: int, events: int, recipients: int) -> Database:
     """Return a database holding the given history."""
-    os.environ["UNSUBSVC_INSTANCE_PATH"] = str(workdir / name)
-    os.environ["UNSUBSVC_DATABASE_URL"] = f"sqlite:///{workdir / name}.sqlite"
-    os.environ["UNSUBSVC_SECRET_KEY"] = "bench-key"
     from unsubsvc.db.base import Base
     from unsubsvc.runtime import build_runtime
     from unsubsvc.services.demo_data import generate_history
     from unsubsvc.services.lists import create_list
+    from unsubsvc.settings import load_settings
 
-    runtime = build_runtime(clock=lambda: NOW)
+    # Settings from this mapping alone: neither the caller's UNSUBSVC_* nor a .env leaks in,
+    # and nothing is left behind in os.environ for whatever runs next in this process.
+    environ = {
+        "UNSUBSVC_INSTANCE_PATH": str(workdir / name),
+        "UNSUBSVC_DATABASE_URL": f"sqlite:///{workdir / name}.sqlite",
+        "UNSUBSVC_SECRET_KEY": "bench-key",
+    }
+    runtime = build_runtime(load_settings(environ=environ), clock=lambda: NOW)
     Base.metadata.create_all(runtime.engine)
     # One unit of work, as the demo command does: the services flush, this commits.
     with runtime.unit_of_work() as session:
@@ -89,11 +93,11 @@ def report_time(database: Database, rounds: int) -> tuple[float, int]:
         return best_of(rounds, lambda: campaign_report(session)), len(rows)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of B's events")
     parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     per_campaign = max(1, round(1000 * args.scale))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
