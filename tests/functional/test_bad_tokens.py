@@ -10,7 +10,16 @@ import pytest
 from flask import Flask
 
 from tests.conftest import FakeClock
-from tests.helpers import events, links_for, make_list, path_of, snapshot, status, transaction
+from tests.helpers import (
+    count_events,
+    events,
+    links_for,
+    make_list,
+    path_of,
+    snapshot,
+    status,
+    transaction,
+)
 from unsubsvc.core.tokens import Purpose, TokenPayload, TokenSigner
 from unsubsvc.web.context import runtime_of
 
@@ -91,6 +100,26 @@ def test_valid_token_for_unknown_subscriber_is_404(app: Flask) -> None:
     response = app.test_client().post(f"/u/{token}", data=ONE_CLICK)
     assert response.status_code == 404
     assert "no subscriber" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("field", ["list_id", "topic_id", "campaign_id"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_valid_token_with_ids_beyond_the_integer_keys_is_404(
+    app: Flask, field: str, method: str
+) -> None:
+    """PostgreSQL would refuse such an id ("integer out of range"): it names nothing."""
+    list_id = make_list(app)
+    subscriber = links_for(app).token.split(".")[2]
+    big = 2**31
+    payload = {
+        "list_id": TokenPayload(big, subscriber),
+        "topic_id": TokenPayload(list_id, subscriber, topic_id=big),
+        "campaign_id": TokenPayload(list_id, subscriber, campaign_id=big),
+    }[field]
+    token = runtime_of(app).minter.signer.sign(Purpose.UNSUBSCRIBE, payload)
+    response = app.test_client().open(f"/u/{token}", method=method, data=ONE_CLICK)
+    assert response.status_code == 404
+    assert count_events(app) == 0
 
 
 def test_valid_token_for_deleted_list_is_404(app: Flask) -> None:

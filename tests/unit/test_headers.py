@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from hypothesis import given
@@ -17,6 +18,7 @@ from unsubsvc.core.headers import (
     LIST_UNSUBSCRIBE_POST,
     MAX_LINE_LENGTH,
     ONE_CLICK,
+    OneClickHeaders,
     format_header,
     list_unsubscribe_headers,
     mailto_uri,
@@ -24,6 +26,7 @@ from unsubsvc.core.headers import (
     unsubscribe_url,
 )
 from unsubsvc.core.tokens import Purpose, TokenPayload, TokenSigner
+from unsubsvc.services.links import LinkMinter, RecipientLinks
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 TOKEN = TokenSigner(["header-test-key"]).sign(
@@ -314,3 +317,249 @@ def test_parsed_message_keeps_uri_verbatim(max_line: int) -> None:
     assert str(message[LIST_UNSUBSCRIBE_POST]) == ONE_CLICK
     assert len(message.get_all(LIST_UNSUBSCRIBE) or []) == 1
     assert message.get_content().strip() == "body"
+
+
+# --- the fast paths give what the plain rules give ----------------------------------------
+
+
+def reference_mailto_uri(mailbox: str, token: str) -> str:
+    """mailto_uri as first written: quote everything."""
+    return f"mailto:{quote(mailbox, safe='@+')}?subject={quote('unsubscribe ' + token)}"
+
+
+def reference_list_unsubscribe_headers(
+    https_uri: str, mailto: str | None = None
+) -> list[tuple[str, str]]:
+    """list_unsubscribe_headers as first written: urlsplit and a check per character."""
+    scheme = urlsplit(https_uri).scheme
+    if scheme not in {"https", "http"}:
+        raise ValueError(f"the unsubscribe URI must be http(s), not {scheme or 'relative'}")
+    uris = [https_uri] + ([mailto] if mailto else [])
+    for uri in uris:
+        if not all(33 <= ord(ch) <= 126 and ch not in "<>," for ch in uri):
+            raise ValueError(f"URI cannot go into List-Unsubscribe unescaped: {uri!r}")
+    return [
+        (LIST_UNSUBSCRIBE, ", ".join(f"<{uri}>" for uri in uris)),
+        (LIST_UNSUBSCRIBE_POST, ONE_CLICK),
+    ]
+
+
+def reference_format_header(name: str, value: str, max_line_length: int = MAX_LINE_LENGTH) -> str:
+    """format_header as first written: split, then fold greedily."""
+    items = [item.strip() for item in re.split(r",(?![^<]*>)", value)]
+    lines: list[str] = []
+    current = f"{name}: {items[0]}"
+    for index, item in enumerate(items[1:], start=2):
+        candidate = f"{current}, {item}"
+        if len(candidate) + (1 if index < len(items) else 0) <= max_line_length:
+            current = candidate
+        else:
+            lines.append(current + ",")
+            current = f" {item}"
+    lines.append(current)
+    if any(len(line) > MAX_LINE_LENGTH for line in lines):
+        raise ValueError(f"{name} has an item longer than {MAX_LINE_LENGTH} characters")
+    return "\r\n".join(lines)
+
+
+def outcome(func: object, *args: object) -> object:
+    """Return what ``func(*args)`` returns, or its ValueError's message."""
+    assert callable(func)
+    try:
+        return func(*args)
+    except ValueError as exc:
+        return ("ValueError", str(exc))
+
+
+@hypothesis_settings(database=None, deadline=None, max_examples=300)
+@given(mailbox=st.text(max_size=30), token=st.text(max_size=30))
+def test_mailto_uri_matches_quoting_everything(mailbox: str, token: str) -> None:
+    """Skipping quote() for a plain token gives the same URI as quoting it."""
+    assert outcome(mailto_uri, mailbox, token) == outcome(reference_mailto_uri, mailbox, token)
+
+
+URI_TEXT = st.text(alphabet=st.sampled_from("hHtTpPsS:/[]<>,. \t\r\nabc123%é?=@"), max_size=30)
+
+
+@hypothesis_settings(database=None, deadline=None, max_examples=500)
+@given(https_uri=URI_TEXT | st.builds("https://{}".format, URI_TEXT), mailto=st.none() | URI_TEXT)
+def test_list_unsubscribe_headers_matches_plain_checks(https_uri: str, mailto: str | None) -> None:
+    """The regex and scheme fast path accept and refuse exactly what urlsplit and ord() did."""
+    assert outcome(list_unsubscribe_headers, https_uri, mailto) == outcome(
+        reference_list_unsubscribe_headers, https_uri, mailto
+    )
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["HTTPS://unsub.example.com/u/t", "Http://unsub.example.com/u/t", "https://[::1]/u/t"],
+    ids=["upper-case-scheme", "mixed-case-scheme", "ipv6-host"],
+)
+def test_scheme_is_case_insensitive_and_brackets_allowed(uri: str) -> None:
+    """RFC 3986: the scheme is case-insensitive; a bracketed IPv6 host is a host."""
+    assert list_unsubscribe_headers(uri)[0] == (LIST_UNSUBSCRIBE, f"<{uri}>")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["https://[::1/u/t", "https://::1]/u/t", "https://[not-an-ip]/u/t"],
+    ids=["unclosed-bracket", "unopened-bracket", "bracketed-name"],
+)
+def test_malformed_bracketed_host_is_refused(uri: str) -> None:
+    """A URI urlsplit cannot read is refused, as before the fast path."""
+    with pytest.raises(ValueError):
+        list_unsubscribe_headers(uri)
+
+
+FOLD_ITEM = st.text(alphabet=st.sampled_from("ab <>,"), max_size=12)
+
+
+@hypothesis_settings(database=None, deadline=None, max_examples=500)
+@given(
+    name=st.sampled_from(["X", LIST_UNSUBSCRIBE]),
+    value=st.lists(FOLD_ITEM, min_size=1, max_size=6).map(", ".join)
+    | st.text(alphabet=st.sampled_from("ab <>, "), max_size=40),
+    max_line=st.sampled_from([8, 20, 78, MAX_LINE_LENGTH, 2000]),
+)
+def test_format_header_matches_plain_folding(name: str, value: str, max_line: int) -> None:
+    """The one-line fast path gives what the folding loop gives, odd spacing included."""
+    assert outcome(lambda: format_header(name, value, max_line_length=max_line)) == outcome(
+        reference_format_header, name, value, max_line
+    )
+
+
+def test_format_header_normalises_spacing_on_one_line() -> None:
+    """A value that fits is still written with one space after each comma."""
+    assert format_header("X", " <a> ,<b>,   <c> ") == "X: <a>, <b>, <c>"
+    assert format_header("X", "  <a>  ") == "X: <a>"
+
+
+def test_format_header_refuses_a_long_line_even_under_a_larger_limit() -> None:
+    """max_line_length above 998 does not lift the RFC 5322 hard limit."""
+    with pytest.raises(ValueError, match="998"):
+        format_header("X", "a" * 1000, max_line_length=2000)
+
+
+# --- OneClickHeaders ----------------------------------------------------------------------
+
+ONE_CLICK_SETUPS = {
+    "https-with-mailto": ("https://unsub.example.com", "unsubscribe@example.com"),
+    "trailing-slash": ("https://unsub.example.com/", "unsubscribe@example.com"),
+    "base-path-no-mailto": ("https://example.com/mail", None),
+    "plus-mailbox": ("http://127.0.0.1:8000", "unsub+news@example.com"),
+}
+
+
+@pytest.mark.parametrize("setup", list(ONE_CLICK_SETUPS.values()), ids=list(ONE_CLICK_SETUPS))
+@pytest.mark.parametrize("token", [TOKEN, "t", "a.b-c_D"], ids=["real-token", "one-char", "mixed"])
+def test_one_click_headers_match_list_unsubscribe_headers(
+    setup: tuple[str, str | None], token: str
+) -> None:
+    """OneClickHeaders.headers(token) is list_unsubscribe_headers on the composed URIs."""
+    base_url, mailbox = setup
+    expected = list_unsubscribe_headers(
+        unsubscribe_url(base_url, token), mailto_uri(mailbox, token) if mailbox else None
+    )
+    assert list(OneClickHeaders(base_url, mailbox).headers(token)) == expected
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "a b", "a,b", "a>b", "a<b", "a\r\nBcc: x", "a/b", "a%20b", "a~b", "é", "a+b", "a=b"],
+    ids=[
+        "empty",
+        "space",
+        "comma",
+        "greater-than",
+        "less-than",
+        "crlf",
+        "slash",
+        "percent",
+        "tilde",
+        "non-ascii",
+        "plus",
+        "equals",
+    ],
+)
+def test_one_click_headers_refuse_tokens_outside_the_token_alphabet(token: str) -> None:
+    """Only base64url characters and dots may follow the checked prefix."""
+    with pytest.raises(ValueError, match="token"):
+        OneClickHeaders("https://unsub.example.com", "u@example.com").headers(token)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "mailbox"),
+    [
+        ("/relative", None),
+        ("ftp://example.com", None),
+        ("https://exa mple.com", None),
+        ("https://example.com/<x>", None),
+        ("https://example.com", "u@exa\r\nmple.com"),
+    ],
+    ids=["relative", "ftp", "space-in-host", "angle-brackets", "crlf-in-mailbox"],
+)
+def test_one_click_headers_check_the_prefixes_once(base_url: str, mailbox: str | None) -> None:
+    """A base URL or mailbox that cannot go into the header is refused up front."""
+    if mailbox is None:
+        with pytest.raises(ValueError):
+            OneClickHeaders(base_url, mailbox)
+    else:  # quote() escapes the mailbox, so it can go in: it is never sent raw
+        (_, value), _ = OneClickHeaders(base_url, mailbox).headers("t")
+        assert "\r" not in value
+        assert "\n" not in value
+
+
+# --- LinkMinter ---------------------------------------------------------------------------
+
+MINTER_SIGNER = TokenSigner(["minter-key"])
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        TokenPayload(7, "Xy3_-AbCdEfGh012", topic_id=3, campaign_id=42),
+        TokenPayload(7, "Xy3_-AbCdEfGh012"),
+    ],
+    ids=["topic-and-campaign", "list-only"],
+)
+@pytest.mark.parametrize("mailbox", ["unsubscribe@example.com", None], ids=["mailto", "no-mailto"])
+def test_link_minter_matches_the_plain_functions(
+    payload: TokenPayload, mailbox: str | None
+) -> None:
+    """links() gives what signing twice and the header functions give."""
+    minter = LinkMinter(signer=MINTER_SIGNER, base_url=BASE_URL + "/", mailto=mailbox)
+    token = MINTER_SIGNER.sign(Purpose.UNSUBSCRIBE, payload, now=NOW)
+    prefs = MINTER_SIGNER.sign(
+        Purpose.PREFERENCES,
+        TokenPayload(payload.list_id, payload.subscriber, campaign_id=payload.campaign_id),
+        now=NOW,
+    )
+    https = unsubscribe_url(BASE_URL, token)
+    expected = RecipientLinks(
+        token=token,
+        unsubscribe_url=https,
+        preferences_url=preferences_url(BASE_URL, prefs),
+        headers=tuple(
+            list_unsubscribe_headers(https, mailto_uri(mailbox, token) if mailbox else None)
+        ),
+    )
+    links = minter.links(payload, now=NOW)
+    assert links == expected
+    assert links.header_lines() == "\r\n".join(
+        reference_format_header(name, value) for name, value in expected.headers
+    )
+
+
+def test_link_minter_with_a_bad_base_url_fails_when_minting_as_before() -> None:
+    """A minter can be built with a base URL the header refuses; minting then raises."""
+    minter = LinkMinter(signer=MINTER_SIGNER, base_url="https://exa mple.com")
+    with pytest.raises(ValueError, match="unescaped"):
+        minter.links(TokenPayload(7, "Xy3_-AbCdEfGh012"), now=NOW)
+
+
+def test_link_minter_compares_by_its_fields() -> None:
+    """The precomputed parts take no part in equality or repr."""
+    a = LinkMinter(signer=MINTER_SIGNER, base_url=BASE_URL)
+    b = LinkMinter(signer=MINTER_SIGNER, base_url=BASE_URL)
+    assert a == b
+    assert "_headers" not in repr(a)

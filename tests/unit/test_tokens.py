@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import hmac
 import random
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from itsdangerous import BadSignature, Signer, TimestampSigner
 
+from unsubsvc.core import tokens
 from unsubsvc.core.errors import InvalidToken
-from unsubsvc.core.tokens import MAX_TOKEN_LENGTH, Purpose, TokenPayload, TokenSigner
+from unsubsvc.core.tokens import (
+    MAX_DATABASE_ID,
+    MAX_TOKEN_LENGTH,
+    Purpose,
+    TokenPayload,
+    TokenSigner,
+)
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 PUBLIC_ID = "Xy3_-AbCdEfGh012"  # 16 characters, like secrets.token_urlsafe(12)
@@ -427,3 +438,407 @@ def test_round_trip_property(
     token = PROPERTY_SIGNER.sign(purpose, payload, now=NOW)
     assert len(token) <= MAX_TOKEN_LENGTH
     assert PROPERTY_SIGNER.verify(purpose, token, now=NOW) == payload
+
+
+# --- the same bytes as itsdangerous -----------------------------------------------------------
+#
+# Tokens already in inboxes were made by itsdangerous's TimestampSigner (HMAC-SHA256,
+# "django-concat" key derivation, a salt per purpose). itsdangerous stays the reference.
+
+
+class FixedTimeSigner(TimestampSigner):
+    """itsdangerous's TimestampSigner with the clock set by the test."""
+
+    def __init__(self, keys: Sequence[str | bytes], salt: str, seconds: int) -> None:
+        # itsdangerous signs with the last key: our lists are newest first.
+        super().__init__(
+            [k.encode() if isinstance(k, str) else k for k in reversed(keys)],
+            salt=salt,
+            digest_method=hashlib.sha256,
+            key_derivation="django-concat",
+        )
+        self.seconds = seconds
+
+    def get_timestamp(self) -> int:
+        return self.seconds
+
+
+def reference_sign(
+    keys: Sequence[str | bytes], purpose: Purpose, payload: TokenPayload, now: datetime
+) -> str:
+    """Return the token itsdangerous writes for these keys, purpose, payload and time."""
+    signer = FixedTimeSigner(keys, purpose.salt, int(now.timestamp()))
+    return signer.sign(payload.encode()).decode("ascii")
+
+
+#: Made by the itsdangerous-based signer this module replaced, and pinned here:
+#: a change of format, key derivation or default would break these links in inboxes.
+GOLDEN = [
+    (
+        ["current-key-0123456789"],
+        Purpose.UNSUBSCRIBE,
+        "1.7.Xy3_-AbCdEfGh012.3.16.aaVYmA.52orrC2nGB6-T0KekIO-BlrNdmJXI3WTefZhC9NC_3A",
+    ),
+    (
+        ["current-key-0123456789"],
+        Purpose.PREFERENCES,
+        "1.7.Xy3_-AbCdEfGh012.3.16.aaVYmA.FqvnjNP5scvJCqJszYsvwac_HkpVBFBV_M_yBz4Chbo",
+    ),
+    (
+        [b"bytes-key"],
+        Purpose.UNSUBSCRIBE,
+        "1.7.Xy3_-AbCdEfGh012.3.16.aaVYmA.LoJzMl4V-wJoj0Sbp1zkOLXpXtQmRW9GA3gDne-eZ_k",
+    ),
+    (
+        ["new", "old"],
+        Purpose.PREFERENCES,
+        "1.7.Xy3_-AbCdEfGh012.3.16.aaVYmA.uhOQ-Oq4VbQB69orgdFh4XmGSSgw9TaLOLKbQBLBy-c",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("keys", "purpose", "expected"),
+    GOLDEN,
+    ids=["unsubscribe", "preferences", "bytes-key", "rotated-preferences"],
+)
+def test_golden_tokens(keys: list[str | bytes], purpose: Purpose, expected: str) -> None:
+    """Signing gives, byte for byte, the tokens the itsdangerous-based signer gave."""
+    assert TokenSigner(keys).sign(purpose, PAYLOAD, now=NOW) == expected
+    assert reference_sign(keys, purpose, PAYLOAD, NOW) == expected
+    assert TokenSigner(keys).verify(purpose, expected, now=NOW) == PAYLOAD
+
+
+COMPAT_KEYS = {
+    "str-key": ["current-key-0123456789"],
+    "bytes-key": [b"\x00\xffbinary-key"],
+    "long-key": ["k" * 200],
+    "non-ascii-key": ["clé-secrète"],
+    "rotated": ["new-key", "old-key", "older-key"],
+}
+COMPAT_TIMES = {
+    "now": NOW,
+    "epoch": datetime(1970, 1, 1, tzinfo=UTC),
+    "one-second": datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC),
+    "far-future": datetime(2200, 1, 1, tzinfo=UTC),
+}
+COMPAT_PAYLOADS = {
+    "all-ids": PAYLOAD,
+    "list-only": TokenPayload(list_id=0, subscriber=PUBLIC_ID),
+    "large-ids": TokenPayload(36**13 - 1, "A" * 64, topic_id=2**31, campaign_id=2**63 - 1),
+}
+
+
+@pytest.mark.parametrize("payload", list(COMPAT_PAYLOADS.values()), ids=list(COMPAT_PAYLOADS))
+@pytest.mark.parametrize("when", list(COMPAT_TIMES.values()), ids=list(COMPAT_TIMES))
+@pytest.mark.parametrize("keys", list(COMPAT_KEYS.values()), ids=list(COMPAT_KEYS))
+@pytest.mark.parametrize("purpose", list(Purpose), ids=[p.value for p in Purpose])
+def test_signing_matches_itsdangerous(
+    purpose: Purpose, keys: list[str | bytes], when: datetime, payload: TokenPayload
+) -> None:
+    """sign() writes what itsdangerous writes, and verify() reads what it writes."""
+    expected = reference_sign(keys, purpose, payload, when)
+    signer = TokenSigner(keys)
+    assert signer.sign(purpose, payload, now=when) == expected
+    assert signer.verify(purpose, expected, now=when) == payload
+
+
+@pytest.mark.parametrize("age", [0, 1, 86_400 * 365], ids=["fresh", "one-second", "a-year"])
+def test_itsdangerous_tokens_signed_with_an_older_key_verify(age: int) -> None:
+    """A token itsdangerous signed with a key since rotated out of first place verifies."""
+    old = reference_sign(["old-key"], Purpose.UNSUBSCRIBE, PAYLOAD, NOW - timedelta(seconds=age))
+    assert TokenSigner(["new-key", "old-key"]).verify(Purpose.UNSUBSCRIBE, old) == PAYLOAD
+    assert TokenSigner(["old-key"]).verify(Purpose.UNSUBSCRIBE, old, now=NOW) == PAYLOAD
+    with pytest.raises(InvalidToken):
+        TokenSigner(["new-key"]).verify(Purpose.UNSUBSCRIBE, old, now=NOW)
+
+
+@hypothesis_settings(database=None, deadline=None, max_examples=150)
+@given(
+    purpose=st.sampled_from(list(Purpose)),
+    key=st.binary(min_size=1, max_size=100) | st.text(min_size=1, max_size=40),
+    seconds=st.integers(min_value=0, max_value=253_402_300_799),  # to 9999-12-31
+    list_id=ids_,
+    topic_id=st.none() | ids_,
+    campaign_id=st.none() | ids_,
+)
+def test_signing_matches_itsdangerous_property(
+    purpose: Purpose,
+    key: bytes | str,
+    seconds: int,
+    list_id: int,
+    topic_id: int | None,
+    campaign_id: int | None,
+) -> None:
+    """For any key, time and ids the token is itsdangerous's, and each reads the other's."""
+    payload = TokenPayload(list_id, PUBLIC_ID, topic_id=topic_id, campaign_id=campaign_id)
+    when = datetime.fromtimestamp(seconds, tz=UTC)
+    expected = reference_sign([key], purpose, payload, when)
+    signer = TokenSigner([key])
+    assert signer.sign(purpose, payload, now=when) == expected
+    assert signer.verify(purpose, expected, now=when) == payload
+    reference = FixedTimeSigner([key], purpose.salt, seconds)
+    assert reference.unsign(signer.sign(purpose, payload, now=when)) == payload.encode().encode()
+
+
+@pytest.mark.parametrize("key_length", [0, 1, 32, 64, 65, 200], ids=lambda n: f"{n}-bytes")
+def test_precomputed_hmac_matches_hmac_module(key_length: int) -> None:
+    """The RFC 2104 precomputation gives hmac.new's HMAC-SHA256, long keys included."""
+    key = bytes(range(256))[:key_length] if key_length <= 256 else b""
+    message = b"1.7.Xy3_-AbCdEfGh012.3.16.aaVYmA"
+    mac = tokens._Mac.for_key(key)
+    expected = hmac.new(key, message, hashlib.sha256).digest()
+    assert mac.signature(message) == base64.urlsafe_b64encode(expected).rstrip(b"=").decode()
+    assert mac.signature(message) == mac.signature(message)  # the precomputed state is not used up
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [PAYLOAD, TokenPayload(7, PUBLIC_ID), TokenPayload(7, PUBLIC_ID, topic_id=3)],
+    ids=["topic-and-campaign", "list-only", "topic-only"],
+)
+def test_sign_recipient_is_sign_twice(payload: TokenPayload) -> None:
+    """sign_recipient gives the unsubscribe token and the topic-less preferences token."""
+    signer = TokenSigner(["k"])
+    prefs = TokenPayload(payload.list_id, payload.subscriber, campaign_id=payload.campaign_id)
+    assert signer.sign_recipient(payload, now=NOW) == (
+        signer.sign(Purpose.UNSUBSCRIBE, payload, now=NOW),
+        signer.sign(Purpose.PREFERENCES, prefs, now=NOW),
+    )
+
+
+def test_sign_recipient_drops_the_topic_when_campaign_has_the_same_id() -> None:
+    """Only the topic field goes from the preferences token, even when another id matches it."""
+    payload = TokenPayload(3, PUBLIC_ID, topic_id=3, campaign_id=3)
+    _, prefs = TokenSigner(["k"]).sign_recipient(payload, now=NOW)
+    assert split_token(prefs)[0] == f"1.3.{PUBLIC_ID}..3"
+
+
+def test_timestamp_follows_now() -> None:
+    """A reused time and a new one each stamp their own second (the last stamp is cached)."""
+    signer = TokenSigner(["k"])
+    later = NOW + timedelta(seconds=1)
+    same_second = NOW + timedelta(microseconds=999_999)
+    for when in [NOW, NOW, later, same_second, later, NOW]:
+        assert signer.sign(Purpose.UNSUBSCRIBE, PAYLOAD, now=when) == reference_sign(
+            ["k"], Purpose.UNSUBSCRIBE, PAYLOAD, when
+        )
+
+
+def test_signing_without_now_uses_the_clock() -> None:
+    """Without ``now`` the token is stamped with the current second."""
+    signer = TokenSigner(["k"], max_age=60)
+    token = signer.sign(Purpose.UNSUBSCRIBE, PAYLOAD)
+    assert signer.verify(Purpose.UNSUBSCRIBE, token) == PAYLOAD
+    stamp = split_token(token)[1]
+    signed_at = int.from_bytes(base64.urlsafe_b64decode(stamp + "=" * (-len(stamp) % 4)), "big")
+    assert abs(signed_at - datetime.now(UTC).timestamp()) < 60
+
+
+def test_verify_compares_in_constant_time(
+    signer: TokenSigner, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signature is compared with hmac.compare_digest, not ==."""
+    calls: list[tuple[str, str]] = []
+    compare_digest = hmac.compare_digest
+
+    def spy(a: str, b: str) -> bool:
+        calls.append((a, b))
+        return compare_digest(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert signer.verify(Purpose.UNSUBSCRIBE, token, now=NOW) == PAYLOAD
+    assert calls == [(split_token(token)[2], split_token(token)[2])]
+
+
+# --- what verify refuses, genuine signatures included -----------------------------------------
+
+
+def signed_value(
+    value: str, key: str = "current-key-0123456789", purpose: Purpose = Purpose.UNSUBSCRIBE
+) -> str:
+    """Return ``value`` with a genuine itsdangerous signature for the key and purpose.
+
+    This signs whatever it is given as a "payload.timestamp" pair, so the tests
+    below reach the checks that follow the signature.
+    """
+    signer = Signer(
+        key, salt=purpose.salt, digest_method=hashlib.sha256, key_derivation="django-concat"
+    )
+    return signer.sign(value).decode("ascii")
+
+
+def spare_bits_variant(field: str) -> str:
+    """Return ``field`` with its last base64 character changed only in bits decoding ignores."""
+    index = BASE64_ALPHABET.index(field[-1])
+    return field[:-1] + BASE64_ALPHABET[index ^ 1]
+
+
+def _timestamp_field(seconds: int) -> str:
+    raw = seconds.to_bytes((seconds.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+STAMP = _timestamp_field(int(NOW.timestamp()))
+TEXT = PAYLOAD.encode()
+
+
+def _non_canonical_signature(token: str) -> str:
+    payload, stamp, signature = split_token(token)
+    return f"{payload}.{stamp}.{spare_bits_variant(signature)}"
+
+
+REJECTED: dict[str, Callable[[str], str]] = {
+    "tampered-payload": lambda t: t.replace("1.7.", "1.8.", 1),
+    "tampered-timestamp": lambda t: t.replace(
+        f".{STAMP}.", f".{_timestamp_field(int(NOW.timestamp()) + 1)}.", 1
+    ),
+    "truncated": lambda t: t[:-1],
+    "truncated-to-two-parts": lambda t: t.rpartition(".")[0],
+    "signature-dropped": lambda t: t.rpartition(".")[0] + ".",
+    "signature-non-canonical": _non_canonical_signature,
+    "signature-padded": lambda t: t + "=",
+    "signature-standard-alphabet": lambda t: t.replace("-", "+").replace("_", "/"),
+    "foreign-key": lambda t: TokenSigner(["foreign"]).sign(Purpose.UNSUBSCRIBE, PAYLOAD, now=NOW),
+    "wrong-purpose": lambda t: TokenSigner(["current-key-0123456789"]).sign(
+        Purpose.PREFERENCES, PAYLOAD, now=NOW
+    ),
+    "signed-timestamp-non-canonical": lambda t: signed_value(f"{TEXT}.{spare_bits_variant(STAMP)}"),
+    "signed-timestamp-nine-bytes": lambda t: signed_value(f"{TEXT}.{_timestamp_field(2**64)}"),
+    "signed-timestamp-not-base64": lambda t: signed_value(f"{TEXT}.a!V5"),
+    "signed-timestamp-bad-length": lambda t: signed_value(f"{TEXT}.aVYmA"),
+    "signed-timestamp-padded": lambda t: signed_value(f"{TEXT}.{STAMP}=="),
+    "signed-without-timestamp": lambda t: signed_value(TEXT.replace(".", "-")),
+}
+
+
+@pytest.mark.parametrize("make", list(REJECTED.values()), ids=list(REJECTED))
+@pytest.mark.parametrize("max_age", [None, 3600], ids=["no-max-age", "max-age"])
+def test_rejected(token: str, make: Callable[[str], str], max_age: int | None) -> None:
+    """Every way a token can be wrong is refused as not valid (never as expired)."""
+    bad = make(token)
+    assert bad != token
+    signer = TokenSigner(["current-key-0123456789"], max_age=max_age)
+    with pytest.raises(InvalidToken, match="not valid"):
+        signer.verify(Purpose.UNSUBSCRIBE, bad, now=NOW)
+
+
+def test_itsdangerous_alone_accepts_the_non_canonical_signature(token: str) -> None:
+    """The canonical-spelling rule is ours: itsdangerous ignores the spare bits."""
+    bad = _non_canonical_signature(token)
+    reference = FixedTimeSigner(["current-key-0123456789"], Purpose.UNSUBSCRIBE.salt, 0)
+    assert reference.unsign(bad) == TEXT.encode()
+
+
+def test_genuine_signature_over_a_non_payload_is_not_ours() -> None:
+    """A valid signature and timestamp over text that is not a payload is refused."""
+    bad = signed_value(f"2.7.{PUBLIC_ID}.3.16.{STAMP}")  # version 2 does not exist
+    with pytest.raises(InvalidToken, match="not one of ours"):
+        TokenSigner(["current-key-0123456789"]).verify(Purpose.UNSUBSCRIBE, bad, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("signed", "max_age", "message"),
+    [
+        (NOW - timedelta(seconds=3600), 3600, None),
+        (NOW - timedelta(seconds=3601), 3600, "expired"),
+        (NOW + timedelta(seconds=1), 3600, "expired"),
+        (NOW + timedelta(days=1), None, None),
+    ],
+    ids=["exactly-max-age", "one-second-over", "from-the-future", "future-without-max-age"],
+)
+def test_age_limits_like_itsdangerous(
+    signed: datetime, max_age: int | None, message: str | None
+) -> None:
+    """max_age is inclusive, and a token from the future is expired, as in itsdangerous."""
+    token = reference_sign(["k"], Purpose.UNSUBSCRIBE, PAYLOAD, signed)
+    signer = TokenSigner(["k"], max_age=max_age)
+    if message is None:
+        assert signer.verify(Purpose.UNSUBSCRIBE, token, now=NOW) == PAYLOAD
+    else:
+        with pytest.raises(InvalidToken, match=message):
+            signer.verify(Purpose.UNSUBSCRIBE, token, now=NOW)
+
+
+# --- ids the database cannot hold ---------------------------------------------------------
+
+
+def test_max_database_id_is_postgresql_integer() -> None:
+    """List, topic and campaign ids are INTEGER columns: signed 32-bit."""
+    assert MAX_DATABASE_ID == 2**31 - 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "fits"),
+    [
+        (TokenPayload(0, PUBLIC_ID), True),
+        (TokenPayload(MAX_DATABASE_ID, PUBLIC_ID, MAX_DATABASE_ID, MAX_DATABASE_ID), True),
+        (TokenPayload(MAX_DATABASE_ID + 1, PUBLIC_ID), False),
+        (TokenPayload(1, PUBLIC_ID, topic_id=MAX_DATABASE_ID + 1), False),
+        (TokenPayload(1, PUBLIC_ID, campaign_id=MAX_DATABASE_ID + 1), False),
+        (TokenPayload(1, PUBLIC_ID, campaign_id=2**63), False),
+        (TokenPayload(36**13 - 1, PUBLIC_ID), False),
+    ],
+    ids=[
+        "small",
+        "all-at-limit",
+        "list-over",
+        "topic-over",
+        "campaign-over",
+        "campaign-over-bigint",
+        "largest-signable",
+    ],
+)
+def test_fits_database(payload: TokenPayload, fits: bool) -> None:
+    """Ids above the INTEGER range do not fit; None ids always do."""
+    assert payload.fits_database() is fits
+
+
+def test_genuine_token_with_huge_ids_verifies_but_does_not_fit() -> None:
+    """Verification accepts what was signed; fits_database tells the caller not to query."""
+    payload = TokenPayload(2**31, PUBLIC_ID, topic_id=2**40, campaign_id=36**13 - 1)
+    signer = TokenSigner(["k"])
+    token = signer.sign(Purpose.UNSUBSCRIBE, payload, now=NOW)
+    verified = signer.verify(Purpose.UNSUBSCRIBE, token, now=NOW)
+    assert verified == payload
+    assert not verified.fits_database()
+
+
+def reference_verify(keys: Sequence[str | bytes], purpose: Purpose, token: str) -> bool:
+    """Return whether itsdangerous accepts ``token``, with the canonical-base64 rule on top."""
+    if not token.isascii() or token.count(".") < 2:
+        return False
+    for field in token.rsplit(".", 2)[1:]:
+        try:
+            decoded = base64.urlsafe_b64decode(field + "=" * (-len(field) % 4))
+        except ValueError:
+            return False
+        if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode() != field:
+            return False
+    try:
+        FixedTimeSigner(keys, purpose.salt, 0).unsign(token)
+    except BadSignature:
+        return False
+    return True
+
+
+@hypothesis_settings(database=None, deadline=None, max_examples=300)
+@given(
+    position=st.integers(min_value=0, max_value=200),
+    replacement=st.text(alphabet=BASE64_ALPHABET + ".=+/ é", max_size=3),
+    cut=st.integers(min_value=0, max_value=3),
+)
+def test_mutated_tokens_are_judged_like_itsdangerous(
+    position: int, replacement: str, cut: int
+) -> None:
+    """Any splice of a genuine token is accepted exactly when itsdangerous accepts it."""
+    keys = ["new-key", "old-key"]
+    genuine = reference_sign(keys[1:], Purpose.UNSUBSCRIBE, PAYLOAD, NOW)
+    position %= len(genuine) + 1
+    mutated = genuine[:position] + replacement + genuine[position + cut :]
+    try:
+        accepted = TokenSigner(keys).verify(Purpose.UNSUBSCRIBE, mutated, now=NOW) == PAYLOAD
+    except InvalidToken:
+        accepted = False
+    assert accepted is reference_verify(keys, Purpose.UNSUBSCRIBE, mutated)
+    assert accepted is (mutated == genuine)

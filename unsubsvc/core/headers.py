@@ -10,12 +10,14 @@ a comma, never inside ``<...>`` (RFC 2369 §2), and never exceed 998 characters
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 LIST_UNSUBSCRIBE = "List-Unsubscribe"
 LIST_UNSUBSCRIBE_POST = "List-Unsubscribe-Post"
 #: RFC 8058 §3.1: the one value List-Unsubscribe-Post may carry.
 ONE_CLICK = "List-Unsubscribe=One-Click"
+_ONE_CLICK_POST = (LIST_UNSUBSCRIBE_POST, ONE_CLICK)
 
 #: RFC 5322 §2.1.1: the hard limit, not counting CRLF.
 MAX_LINE_LENGTH = 998
@@ -24,6 +26,15 @@ RECOMMENDED_LINE_LENGTH = 78
 
 #: A comma between items, not one inside <...>.
 _ITEM_SEPARATOR = re.compile(r",(?![^<]*>)")
+
+#: RFC 2369 §2: a URI sits in <...> and items are comma-separated, so only visible
+#: ASCII (33-126) other than "<", ">" and "," may appear; the rest must be percent-encoded.
+_HEADER_URI = re.compile(r"[!-+\--;=?-~]*")
+#: What ``quote`` leaves as it is (RFC 3986 §2.3 unreserved characters, and "/").
+_QUOTE_UNCHANGED = re.compile(r"[A-Za-z0-9_.~/-]*")
+#: A token that can follow a checked URI prefix as it is: it needs no escaping in
+#: a URI path or a mailto: subject, and cannot break out of <...>.
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_.-]+")
 
 #: Where the one-click endpoint lives under the base URL.
 UNSUBSCRIBE_PATH = "/u/"
@@ -42,7 +53,8 @@ def preferences_url(base_url: str, token: str) -> str:
 
 def mailto_uri(mailbox: str, token: str) -> str:
     """Return the ``mailto:`` URI that unsubscribes by mail; the token rides in the subject."""
-    return f"mailto:{quote(mailbox, safe='@+')}?subject={quote('unsubscribe ' + token)}"
+    subject = f"unsubscribe%20{token}" if _QUOTE_UNCHANGED.fullmatch(token) else _subject(token)
+    return f"mailto:{_quote_mailbox(mailbox)}?subject={subject}"
 
 
 def list_unsubscribe_headers(https_uri: str, mailto: str | None = None) -> list[tuple[str, str]]:
@@ -51,17 +63,56 @@ def list_unsubscribe_headers(https_uri: str, mailto: str | None = None) -> list[
     RFC 8058 §3.1: exactly one HTTPS URI (listed first, so clients that take
     the first one get the one-click endpoint), optionally a mailto: beside it.
     """
-    scheme = urlsplit(https_uri).scheme
-    if scheme not in {"https", "http"}:
-        raise ValueError(f"the unsubscribe URI must be http(s), not {scheme or 'relative'}")
-    uris = [https_uri] + ([mailto] if mailto else [])
-    for uri in uris:
-        # RFC 2369 §2: the URI sits in <...> and items are comma-separated, so only
-        # visible ASCII other than those delimiters may appear (percent-encode the rest).
-        if not all(33 <= ord(ch) <= 126 and ch not in "<>," for ch in uri):
+    # RFC 3986 §3.1: the scheme is what precedes the first ":", case-insensitive.
+    # urlsplit only when that says no (for the message), or for what it checks
+    # beyond the scheme: a bracketed host (RFC 3986 §3.2.2), non-ASCII text.
+    scheme, colon, _ = https_uri.partition(":")
+    if (
+        not colon
+        or scheme.lower() not in {"https", "http"}
+        or "[" in https_uri
+        or "]" in https_uri
+        or not https_uri.isascii()
+    ):
+        scheme = urlsplit(https_uri).scheme
+        if scheme not in {"https", "http"}:
+            raise ValueError(f"the unsubscribe URI must be http(s), not {scheme or 'relative'}")
+    for uri in (https_uri, mailto) if mailto else (https_uri,):
+        if _HEADER_URI.fullmatch(uri) is None:
             raise ValueError(f"URI cannot go into List-Unsubscribe unescaped: {uri!r}")
-    value = ", ".join(f"<{uri}>" for uri in uris)
-    return [(LIST_UNSUBSCRIBE, value), (LIST_UNSUBSCRIBE_POST, ONE_CLICK)]
+    value = f"<{https_uri}>, <{mailto}>" if mailto else f"<{https_uri}>"
+    return [(LIST_UNSUBSCRIBE, value), _ONE_CLICK_POST]
+
+
+class OneClickHeaders:
+    """Build the two headers for many tokens under one base URL and mailbox.
+
+    The URI prefixes are checked once, here, as ``list_unsubscribe_headers``
+    checks a whole URI; per token only the token's characters are checked, so a
+    recipient's headers cost little more than joining strings. ``headers(token)``
+    equals ``list_unsubscribe_headers(unsubscribe_url(base_url, token),
+    mailto_uri(mailbox, token))``.
+    """
+
+    __slots__ = ("_mailto", "_unsubscribe")
+
+    def __init__(self, base_url: str, mailbox: str | None = None) -> None:
+        self._unsubscribe = unsubscribe_url(base_url, "")
+        self._mailto = mailto_uri(mailbox, "") if mailbox else None
+        # Check the prefixes by the same rules, with a token of the plain alphabet.
+        list_unsubscribe_headers(
+            self._unsubscribe + "t", self._mailto + "t" if self._mailto else None
+        )
+
+    def headers(self, token: str) -> tuple[tuple[str, str], tuple[str, str]]:
+        """Return the two headers, in order, for one recipient's unsubscribe token."""
+        if _PLAIN_TOKEN.fullmatch(token) is None:
+            raise ValueError(f"token cannot follow a URI prefix unescaped: {token!r}")
+        if self._mailto is None:
+            value = f"<{self._unsubscribe}{token}>"
+        else:
+            value = f"<{self._unsubscribe}{token}>, <{self._mailto}{token}>"
+        return ((LIST_UNSUBSCRIBE, value), _ONE_CLICK_POST)
 
 
 def format_header(
@@ -72,7 +123,14 @@ def format_header(
     A comma-separated item that cannot fit on a line of its own is left whole
     as long as it fits the RFC 5322 hard limit; beyond that, ValueError.
     """
-    items = [item.strip() for item in _ITEM_SEPARATOR.split(value)]
+    if "," in value:
+        items = [item.strip() for item in _ITEM_SEPARATOR.split(value)]
+    else:
+        items = [value.strip()]
+    unfolded = f"{name}: {', '.join(items)}"
+    if len(unfolded) <= max_line_length and len(unfolded) <= MAX_LINE_LENGTH:
+        # It all fits: the loop below would fold nowhere and give this line.
+        return unfolded
     lines: list[str] = []
     current = f"{name}: {items[0]}"
     for index, item in enumerate(items[1:], start=2):
@@ -92,3 +150,13 @@ def format_header(
 
 def _join(base_url: str, path: str, token: str) -> str:
     return base_url.rstrip("/") + path + token
+
+
+@lru_cache(maxsize=64)
+def _quote_mailbox(mailbox: str) -> str:
+    # Cached: a service mints every mailto: URI for the same one or two mailboxes.
+    return quote(mailbox, safe="@+")
+
+
+def _subject(token: str) -> str:
+    return quote("unsubscribe " + token)

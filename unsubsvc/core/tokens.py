@@ -1,35 +1,70 @@
 """Signed, opaque tokens that carry who and what an unsubscribe link is for.
 
-A token is ``payload.timestamp.signature``: itsdangerous signs it with
-HMAC-SHA256 under a salt per purpose, so a preferences token never passes as
-an unsubscribe token. The payload holds only numeric ids and the subscriber's
-random public id, never an address: itsdangerous signs but does not encrypt.
-The payload is plain text rather than base64-encoded JSON, which keeps a token
-near 75 characters, short enough for any URI and mail client.
+A token is ``payload.timestamp.signature``, byte for byte what itsdangerous's
+``TimestampSigner`` writes with HMAC-SHA256 and a salt per purpose, so a
+preferences token never passes as an unsubscribe token. The payload holds only
+numeric ids and the subscriber's random public id, never an address: the token
+is signed, not encrypted. The payload is plain text rather than base64-encoded
+JSON, which keeps a token near 75 characters, short enough for any URI and
+mail client.
+
+Signing and verifying run once per recipient of a bulk send, so the HMAC work
+is done here rather than through a new ``TimestampSigner`` per call: each
+purpose's key is derived once per secret (itsdangerous's own ``derive_key``),
+and the HMAC-SHA256 inner and outer hash states after the padded key are
+computed once and copied per message (RFC 2104 §4). The tests hold this
+module to itsdangerous's output for the same key, salt and time, and have
+tokens made by itsdangerous verify here.
 """
 
 from __future__ import annotations
 
+import binascii
 import hashlib
+import hmac
 import re
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
+from typing import Protocol
 
-from itsdangerous import BadData, BadSignature, SignatureExpired, TimestampSigner
-from itsdangerous.encoding import base64_decode, base64_encode
+from itsdangerous import Signer
 
 from unsubsvc.core.errors import InvalidToken
 
 #: Anything longer than this is not one of our tokens; refuse it before hashing.
 MAX_TOKEN_LENGTH = 256
 
+#: The largest list, topic or campaign id the database can hold: those ids are
+#: INTEGER columns (unsubsvc/db/models.py), signed 32-bit in PostgreSQL (its
+#: documentation, §8.1.1 "Integer Types"). A genuine token may carry more, as
+#: ids up to 36**13 can be signed; such a token names nothing that can exist,
+#: and must not reach a query that would fail on it.
+MAX_DATABASE_ID = 2**31 - 1
+
 _VERSION = "1"
 _SEP = "."
-_PUBLIC_ID = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
-_BASE36 = re.compile(r"\A[0-9a-z]{1,13}\Z")
+_PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_BASE36 = re.compile(r"[0-9a-z]{1,13}")
 _MAX_ID = 36**13
+_DIGITS36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+_INVALID = "This link is not valid: it may have been cut short or changed."
+_NOT_OURS = "This link is not one of ours."
+
+# The signing scheme, spelled out rather than left to itsdangerous's defaults:
+# a token in a year-old message must verify even if a later release changes them.
+_DIGEST = hashlib.sha256
+_KEY_DERIVATION = "django-concat"
+# RFC 2104 §2: the key, zero-padded to the hash's block size, XORed with ipad
+# (0x36 repeated) for the inner hash and with opad (0x5C repeated) for the outer.
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+# RFC 4648 §5: the URL- and filename-safe alphabet; itsdangerous drops the "=" padding.
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 class Purpose(StrEnum):
@@ -54,43 +89,77 @@ class TokenPayload:
 
     def encode(self) -> str:
         """Return the compact text form that gets signed."""
-        if not _PUBLIC_ID.match(self.subscriber):
+        if _PUBLIC_ID.fullmatch(self.subscriber) is None:
             raise ValueError("subscriber public id must be URL-safe base64")
-        fields = [
-            _VERSION,
-            _to36(self.list_id),
-            self.subscriber,
-            _to36(self.topic_id) if self.topic_id is not None else "",
-            _to36(self.campaign_id) if self.campaign_id is not None else "",
-        ]
-        return _SEP.join(fields)
+        topic = "" if self.topic_id is None else _to36(self.topic_id)
+        campaign = "" if self.campaign_id is None else _to36(self.campaign_id)
+        return f"{_VERSION}.{_to36(self.list_id)}.{self.subscriber}.{topic}.{campaign}"
 
     @classmethod
     def decode(cls, text: str) -> TokenPayload:
         """Parse the text form; raise InvalidToken if it is not one."""
         fields = text.split(_SEP)
         if len(fields) != 5 or fields[0] != _VERSION:
-            raise InvalidToken("This link is not one of ours.")
+            raise InvalidToken(_NOT_OURS)
         _, list_id, subscriber, topic_id, campaign_id = fields
-        if not _PUBLIC_ID.match(subscriber):
-            raise InvalidToken("This link is not one of ours.")
+        if _PUBLIC_ID.fullmatch(subscriber) is None:
+            raise InvalidToken(_NOT_OURS)
         return cls(
-            list_id=_from36(list_id),
-            subscriber=subscriber,
-            topic_id=_from36(topic_id) if topic_id else None,
-            campaign_id=_from36(campaign_id) if campaign_id else None,
+            _from36(list_id),
+            subscriber,
+            _from36(topic_id) if topic_id else None,
+            _from36(campaign_id) if campaign_id else None,
+        )
+
+    def fits_database(self) -> bool:
+        """Return whether every id is one the database's id columns can hold.
+
+        A validly signed token whose ids exceed ``MAX_DATABASE_ID`` names no row
+        (it was never minted from one): treat it as not found, and do not query.
+        """
+        return (
+            self.list_id <= MAX_DATABASE_ID
+            and (self.topic_id is None or self.topic_id <= MAX_DATABASE_ID)
+            and (self.campaign_id is None or self.campaign_id <= MAX_DATABASE_ID)
         )
 
 
-class _ClockedSigner(TimestampSigner):
-    """A TimestampSigner whose notion of now is passed in, so tests can move time."""
+class _Hash(Protocol):
+    """The part of a hashlib object the HMAC below uses."""
 
-    def __init__(self, *args: object, clock: Callable[[], datetime], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._clock = clock
+    def copy(self) -> _Hash: ...
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
 
-    def get_timestamp(self) -> int:
-        return int(self._clock().timestamp())
+
+@dataclass(frozen=True, slots=True)
+class _Mac:
+    """HMAC-SHA256 under one key, with the padded key's hash states computed once.
+
+    RFC 2104 §4: the compression of ``K XOR ipad`` and ``K XOR opad`` can be
+    precomputed once per key and reused for every message.
+    """
+
+    inner: _Hash
+    outer: _Hash
+
+    @classmethod
+    def for_key(cls, key: bytes) -> _Mac:
+        block_size = _DIGEST().block_size
+        if len(key) > block_size:  # RFC 2104 §2: a long key is hashed first
+            key = _DIGEST(key).digest()
+        key = key.ljust(block_size, b"\0")
+        return cls(_DIGEST(key.translate(_IPAD)), _DIGEST(key.translate(_OPAD)))
+
+    def signature(self, message: bytes) -> str:
+        """Return the HMAC of ``message`` in itsdangerous's unpadded URL-safe base64."""
+        inner = self.inner.copy()
+        inner.update(message)
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        # _b64encode, inlined: this runs for every token signed or verified.
+        encoded = binascii.b2a_base64(outer.digest(), newline=False)
+        return encoded.translate(_URLSAFE).rstrip(b"=").decode()
 
 
 class TokenSigner:
@@ -108,68 +177,136 @@ class TokenSigner:
         keys = [k for k in secret_keys if k]
         if not keys:
             raise ValueError("at least one secret key is required")
-        # itsdangerous signs with the *last* key and tries all of them.
-        self._keys = list(reversed(keys))
         self.max_age = max_age
-
-    def _signer(self, purpose: Purpose, now: datetime | None) -> _ClockedSigner:
-        def clock() -> datetime:
-            return now if now is not None else datetime.now(UTC)
-
-        return _ClockedSigner(
-            self._keys, salt=purpose.salt, digest_method=hashlib.sha256, clock=clock
-        )
+        # Newest first: the first MAC signs, and verification tries them in order,
+        # as itsdangerous does with its keys listed oldest first.
+        self._macs: dict[Purpose, tuple[_Mac, ...]] = {
+            purpose: tuple(_Mac.for_key(_derive_key(key, purpose.salt)) for key in keys)
+            for purpose in Purpose
+        }
+        self._unsubscribe = self._macs[Purpose.UNSUBSCRIBE][0]
+        self._preferences = self._macs[Purpose.PREFERENCES][0]
+        # The last time given, its whole seconds and their text: a bulk send signs
+        # many tokens with the same ``now``. One tuple, so that a thread never reads
+        # half an update.
+        self._stamp: tuple[datetime | None, int, str] = (None, -1, "")
 
     def sign(self, purpose: Purpose, payload: TokenPayload, *, now: datetime | None = None) -> str:
         """Return a URL-safe token for ``payload``."""
-        return self._signer(purpose, now).sign(payload.encode()).decode("ascii")
+        value = f"{payload.encode()}.{self._timestamp(now)}"
+        return f"{value}.{self._macs[purpose][0].signature(value.encode('ascii'))}"
+
+    def sign_recipient(
+        self, payload: TokenPayload, *, now: datetime | None = None
+    ) -> tuple[str, str]:
+        """Return a recipient's unsubscribe token and preferences token, in that order.
+
+        The preferences token names the same list, subscriber and campaign but no
+        topic: the preference center shows all of a list's topics.
+        """
+        stamp = self._timestamp(now)
+        unsubscribe = f"{payload.encode()}.{stamp}"
+        if payload.topic_id is None:
+            preferences = unsubscribe
+        else:
+            without_topic = TokenPayload(
+                payload.list_id, payload.subscriber, None, payload.campaign_id
+            )
+            preferences = f"{without_topic.encode()}.{stamp}"
+        return (
+            f"{unsubscribe}.{self._unsubscribe.signature(unsubscribe.encode())}",
+            f"{preferences}.{self._preferences.signature(preferences.encode())}",
+        )
 
     def verify(self, purpose: Purpose, token: str, *, now: datetime | None = None) -> TokenPayload:
         """Return the payload of a genuine token, or raise InvalidToken."""
         if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
-            raise InvalidToken("This link is not valid: it may have been cut short or changed.")
-        if not _canonical(token):
-            raise InvalidToken("This link is not valid: it may have been cut short or changed.")
-        try:
-            raw = self._signer(purpose, now).unsign(token, max_age=self.max_age)
-        except SignatureExpired as exc:
-            raise InvalidToken("This link has expired.") from exc
-        except BadSignature as exc:
-            raise InvalidToken(
-                "This link is not valid: it may have been cut short or changed."
-            ) from exc
-        return TokenPayload.decode(raw.decode("ascii"))
+            raise InvalidToken(_INVALID)
+        value, _, signature = token.rpartition(_SEP)
+        text, sep, stamp = value.rpartition(_SEP)
+        if not sep:
+            raise InvalidToken(_INVALID)
+        message = value.encode("ascii")
+        # Comparing with the canonical base64 of the expected MAC, in constant time,
+        # also refuses a signature spelled with different spare bits in its last
+        # character (RFC 4648 §3.5): only the spelling itsdangerous writes passes.
+        for mac in self._macs[purpose]:
+            if hmac.compare_digest(mac.signature(message), signature):
+                break
+        else:
+            raise InvalidToken(_INVALID)
+        signed_at = _decode_timestamp(stamp)
+        if signed_at is None:
+            raise InvalidToken(_INVALID)
+        if self.max_age is not None:
+            age = _now(now) - signed_at
+            if age > self.max_age or age < 0:
+                raise InvalidToken("This link has expired.")
+        return TokenPayload.decode(text)
+
+    def _timestamp(self, now: datetime | None) -> str:
+        cached_now, cached_seconds, text = self._stamp
+        if now is not None and now is cached_now:  # datetimes are immutable
+            return text
+        seconds = _now(now)
+        if seconds != cached_seconds:
+            # itsdangerous: the big-endian bytes of the integer, without leading zeros.
+            text = _b64encode(seconds.to_bytes((seconds.bit_length() + 7) // 8, "big"))
+        self._stamp = (now, seconds, text)
+        return text
 
 
-def _canonical(token: str) -> bool:
-    """Return whether the timestamp and signature are canonical base64.
+def _derive_key(secret: str | bytes, salt: str) -> bytes:
+    """Return itsdangerous's signing key for ``secret`` and ``salt``."""
+    signer = Signer(secret, salt=salt, key_derivation=_KEY_DERIVATION, digest_method=_DIGEST)
+    return signer.derive_key()
+
+
+def _now(now: datetime | None) -> int:
+    # The same whole seconds as itsdangerous's int(time.time()).
+    return int(now.timestamp()) if now is not None else int(time.time())
+
+
+def _b64encode(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+
+
+@lru_cache(maxsize=1024)
+def _decode_timestamp(text: str) -> int | None:
+    """Return the seconds a canonical timestamp field holds, or None.
 
     The last character of a base64 field carries spare bits that decoding
-    ignores, so two spellings decode to the same signature. Accept only the
-    one itsdangerous writes: a token with any character changed is refused.
+    ignores (RFC 4648 §3.5); only the spelling itsdangerous writes is accepted,
+    and no more than the eight bytes it can write. Cached: it only ever sees
+    timestamps under a genuine signature, and a send shares a few seconds.
     """
-    parts = token.rsplit(_SEP, 2)
-    if len(parts) != 3:
-        return False
     try:
-        return all(base64_encode(base64_decode(part)).decode() == part for part in parts[1:])
-    except BadData:
-        return False
+        raw = binascii.a2b_base64(
+            (text + "=" * (-len(text) % 4)).replace("-", "+").replace("_", "/")
+        )
+    except binascii.Error:
+        return None
+    if len(raw) > 8 or _b64encode(raw) != text:
+        return None
+    return int.from_bytes(raw, "big")
 
 
+@lru_cache(maxsize=4096)
 def _to36(number: int) -> str:
+    # Cached: a bulk send repeats the same list and campaign ids for every recipient.
     if not 0 <= number < _MAX_ID:
         raise ValueError(f"ids are non-negative and below 36**13, not {number}")
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while True:
         number, rem = divmod(number, 36)
-        out = digits[rem] + out
+        out = _DIGITS36[rem] + out
         if number == 0:
             return out
 
 
+@lru_cache(maxsize=4096)
 def _from36(text: str) -> int:
-    if not _BASE36.match(text):
-        raise InvalidToken("This link is not one of ours.")
+    # Cached like _to36; what it refuses raises and so is never cached.
+    if _BASE36.fullmatch(text) is None:
+        raise InvalidToken(_NOT_OURS)
     return int(text, 36)

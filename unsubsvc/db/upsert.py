@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from unsubsvc.db.base import Base
@@ -42,7 +43,7 @@ def insert_ignore(
     dialect = session.get_bind().dialect.name
     stmt = _insert_ignore_statement(dialect, model, tuple(sorted(values)), tuple(conflict_on))
     # RETURNING says reliably whether a row went in; rowcount is not reported by every driver.
-    return session.execute(stmt, values).first() is not None
+    return _core(session).execute(stmt, values).first() is not None
 
 
 def increment(
@@ -51,7 +52,18 @@ def increment(
     """Add ``amounts`` to a counter row, creating it (from zero) if it is not there yet."""
     dialect = session.get_bind().dialect.name
     stmt = _increment_statement(dialect, model, tuple(key), tuple(sorted(amounts)))
-    session.execute(stmt, {**key, **amounts})
+    _core(session).execute(stmt, {**key, **amounts})
+
+
+def _core(session: Session) -> Connection:
+    """Return the session's connection, pending ORM changes flushed first.
+
+    These statements run on every unsubscribe: executing them on the connection
+    skips the ORM's per-statement work (they load no objects), and the flush
+    keeps the order of writes (and so of row locks) what the caller wrote.
+    """
+    session.flush()
+    return session.connection()
 
 
 # These run on every unsubscribe: build each statement once per shape, so a call

@@ -97,7 +97,11 @@ def record_event(
         "detail": detail,
     }
     postgres = session.get_bind().dialect.name == "postgresql"
-    event_id: int = session.execute(
+    # Pending ORM changes first (their row locks come before the event's feed key is read),
+    # then Core on the connection: the statement loads no objects.
+    session.flush()
+    connection = session.connection()
+    event_id: int = connection.execute(
         _INSERT_EVENT_POSTGRES if postgres else _INSERT_EVENT, values
     ).scalar_one()
     event = Event(id=event_id, **values)
@@ -137,7 +141,7 @@ def queue_webhooks(
     if campaign_key is None and target.campaign_id is not None:
         campaign_key = session.scalar(select(Campaign.key).where(Campaign.id == target.campaign_id))
     payload = json.dumps(event_document(event, target, topic, campaign_key), separators=(",", ":"))
-    session.execute(
+    session.connection().execute(
         _QUEUE_WEBHOOKS,
         {
             "event_id": event.id,

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.headers import (
+    OneClickHeaders,
     format_header,
     list_unsubscribe_headers,
     mailto_uri,
     preferences_url,
     unsubscribe_url,
 )
-from unsubsvc.core.tokens import Purpose, TokenPayload, TokenSigner
+from unsubsvc.core.tokens import TokenPayload, TokenSigner
 from unsubsvc.db.models import MailingList
 from unsubsvc.services.lists import find_topic, get_list
 from unsubsvc.services.subscribers import ensure_campaign, ensure_subscriber, ensure_subscription
@@ -27,21 +28,33 @@ class LinkMinter:
     signer: TokenSigner
     base_url: str
     mailto: str | None = None
+    # Worked out once from the fields above, so a recipient costs two HMACs and
+    # some string joins; None when the base URL or mailbox cannot go into a
+    # header, and links() then raises what list_unsubscribe_headers says.
+    _headers: OneClickHeaders | None = field(init=False, repr=False, compare=False)
+    _unsubscribe: str = field(init=False, repr=False, compare=False)
+    _preferences: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            headers: OneClickHeaders | None = OneClickHeaders(self.base_url, self.mailto)
+        except ValueError:
+            headers = None
+        object.__setattr__(self, "_headers", headers)
+        object.__setattr__(self, "_unsubscribe", unsubscribe_url(self.base_url, ""))
+        object.__setattr__(self, "_preferences", preferences_url(self.base_url, ""))
 
     def links(self, payload: TokenPayload, *, now: datetime | None = None) -> RecipientLinks:
         """Return the signed links and headers for one recipient's payload (no database)."""
-        token = self.signer.sign(Purpose.UNSUBSCRIBE, payload, now=now)
-        prefs = TokenPayload(payload.list_id, payload.subscriber, campaign_id=payload.campaign_id)
-        https = unsubscribe_url(self.base_url, token)
-        mailto = mailto_uri(self.mailto, token) if self.mailto else None
-        return RecipientLinks(
-            token=token,
-            unsubscribe_url=https,
-            preferences_url=preferences_url(
-                self.base_url, self.signer.sign(Purpose.PREFERENCES, prefs, now=now)
-            ),
-            headers=tuple(list_unsubscribe_headers(https, mailto)),
-        )
+        token, preferences = self.signer.sign_recipient(payload, now=now)
+        https = self._unsubscribe + token
+        headers: tuple[tuple[str, str], ...]
+        if self._headers is not None:
+            headers = self._headers.headers(token)
+        else:
+            mailto = mailto_uri(self.mailto, token) if self.mailto else None
+            headers = tuple(list_unsubscribe_headers(https, mailto))  # raises
+        return RecipientLinks(token, https, self._preferences + preferences, headers)
 
 
 @dataclass(frozen=True)
@@ -56,7 +69,7 @@ class RecipientLinks:
     def header_lines(self, linesep: str = "\r\n") -> str:
         """Return the headers exactly as they go into a message, without a final newline."""
         return linesep.join(
-            format_header(name, value, linesep=linesep) for name, value in self.headers
+            [format_header(name, value, linesep=linesep) for name, value in self.headers]
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, select, update
+from sqlalchemy import Boolean, Table, and_, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.errors import NotFound
@@ -28,10 +28,6 @@ from unsubsvc.db.models import (
 from unsubsvc.db.upsert import insert_ignore
 from unsubsvc.services.events import Outcome, Target, record_event
 from unsubsvc.services.subscribers import ensure_subscription, opted_out_topic_ids
-
-#: The widest id the database's integer keys hold (PostgreSQL INTEGER): a validly
-#: signed token with a larger id names nothing, and must not reach the query.
-MAX_ID = 2**31 - 1
 
 #: Everything a token names, in one round trip (built once; only parameters vary).
 _RESOLVE = (
@@ -53,8 +49,7 @@ _RESOLVE = (
 
 def resolve(session: Session, payload: TokenPayload) -> Target:
     """Load what a verified token names, or raise NotFound (one SELECT)."""
-    ids = (payload.list_id, payload.topic_id or 0, payload.campaign_id or 0)
-    if any(not 0 <= n <= MAX_ID for n in ids):
+    if not payload.fits_database():  # ids past the integer keys name nothing (and break SQL)
         raise NotFound("We have no subscriber for this link.")
     row = session.execute(
         _RESOLVE,
@@ -151,12 +146,21 @@ def _set_subscribed(
     session: Session, subscription: Subscription, value: bool, now: datetime
 ) -> bool:
     """Flip ``subscribed`` only if it differs, and say whether this call flipped it."""
-    table = cast(Table, Subscription.__table__)
     result = session.execute(
-        update(table)
-        .where(table.c.id == subscription.id, table.c.subscribed.is_(not value))
-        .values(subscribed=value, updated_at=now)
-        .returning(table.c.id)
+        _FLIP, {"subscription_id": subscription.id, "value": value, "now": now}
     )
     session.expire(subscription)
     return result.first() is not None
+
+
+_SUBSCRIPTION = cast(Table, Subscription.__table__)
+# Built once (it runs on every unsubscribe): flip ``subscribed`` only if it differs.
+_FLIP = (
+    update(_SUBSCRIPTION)
+    .where(
+        _SUBSCRIPTION.c.id == bindparam("subscription_id"),
+        _SUBSCRIPTION.c.subscribed.is_distinct_from(bindparam("value", type_=Boolean)),
+    )
+    .values(subscribed=bindparam("value", type_=Boolean), updated_at=bindparam("now"))
+    .returning(_SUBSCRIPTION.c.id)
+)
