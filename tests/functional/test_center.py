@@ -23,7 +23,10 @@ from tests.helpers import (
     status,
     transaction,
 )
-from unsubsvc.db.models import SurveyResponse
+from unsubsvc.db.models import MailingList, Subscriber, Subscription, SurveyResponse
+from unsubsvc.services import preferences as prefs
+from unsubsvc.services.events import Target
+from unsubsvc.services.status import recipient_state
 
 
 class Center:
@@ -254,9 +257,9 @@ def test_survey_text_is_stored_as_text_and_shown_escaped(app: Flask, center: Cen
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in shown
     with transaction(app) as session:
         answer = session.scalars(sa.select(SurveyResponse)).one()
-        assert (answer.reason, answer.comment) == ("other", hostile)
-        (event,) = [e for e in event_rows(app) if e.kind == "unsubscribe"]
-        assert answer.event_id == event.id
+    assert (answer.reason, answer.comment) == ("other", hostile)
+    (event,) = [e for e in event_rows(app) if e.kind == "unsubscribe"]
+    assert answer.event_id == event.id
 
 
 def test_overlong_survey_text_is_refused_with_a_message(app: Flask, center: Center) -> None:
@@ -324,3 +327,22 @@ def test_preferences_token_for_a_topic_link_undoes_that_topic(app: Flask) -> Non
     undo_path = path_of(links_for(app).preferences_url) + "/resubscribe"
     client.post(undo_path, data={"scope": "topic:events", "csrf_token": csrf_token(shown)})
     assert status(app)["topics"]["events"] is True
+
+
+@pytest.mark.parametrize("loader_found_row", [True, False], ids=["row-given", "row-read"])
+def test_page_state_is_the_stored_state(app: Flask, center: Center, loader_found_row: bool) -> None:
+    center.post("topics", {"topics": ["product"]})
+    center.post("frequency", {"frequency": "monthly"})
+    center.post("pause", {"duration": "2w"})
+    with transaction(app) as session:
+        list_id = session.scalar(sa.select(MailingList.id).where(MailingList.name == "news"))
+        mailing_list = session.get(MailingList, list_id)
+        subscriber = session.scalars(sa.select(Subscriber)).one()
+        assert mailing_list is not None
+        subscription = session.scalars(sa.select(Subscription)).one() if loader_found_row else None
+        target = Target(mailing_list, subscriber, None, None, subscription=subscription)
+        state = prefs.stored_state(session, target)
+        assert state == recipient_state(session, mailing_list, subscriber)
+    assert state.opted_out_topics == {"events"}
+    assert (state.frequency, state.subscribed) == ("monthly", True)
+    assert state.paused_until is not None

@@ -1,32 +1,31 @@
 """Whole-send operations: headers for thousands of recipients, and who may be mailed.
 
-Both work in chunks with set-based queries, so a send of 10,000 costs a few
-dozen statements, not 10,000 round trips. Addresses already known need no
-write at all.
+Both work in chunks with set-based statements, so a send of 10,000 costs a few
+dozen statements, not 10,000 round trips: per chunk one read, and for new
+addresses one INSERT ... ON CONFLICT DO NOTHING RETURNING of subscribers and
+one of their subscriptions. Addresses already known need no write at all.
+What the reads return are plain rows and dataclasses, never ORM objects, so
+nothing is loaded into the session nor reloaded after the commit.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from functools import cache
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Executable, String, Table, bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from unsubsvc.core.addresses import address_key, normalize_address
 from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.preferences import RecipientState, Verdict, may_mail
 from unsubsvc.core.tokens import TokenPayload
-from unsubsvc.db.models import (
-    MailingList,
-    Subscriber,
-    Subscription,
-    TopicOptOut,
-)
-from unsubsvc.db.upsert import insert_ignore_many
+from unsubsvc.db.models import MailingList, Subscriber, Subscription, TopicOptOut
 from unsubsvc.services.links import LinkMinter, RecipientLinks
 from unsubsvc.services.lists import find_topic
 from unsubsvc.services.subscribers import PUBLIC_ID_BYTES, ensure_campaign
@@ -48,65 +47,120 @@ class Recipient:
     topic: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ListMember:
+    """A subscriber as a batch needs it: the row id and the public id tokens carry."""
+
+    id: int
+    public_id: str
+
+
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     """Yield ``items`` in slices of at most ``size``."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def subscribers_by_key(session: Session, keys: Sequence[str]) -> dict[str, Subscriber]:
-    """Return the known subscribers among the address keys, by key."""
-    found: dict[str, Subscriber] = {}
-    for part in chunks(sorted(set(keys))):
-        for subscriber in session.scalars(select(Subscriber).where(Subscriber.email_key.in_(part))):
-            found[subscriber.email_key] = subscriber
-    return found
+def one_of(column: InstrumentedAttribute[str], dialect: str) -> ColumnElement[bool]:
+    """Return "``column`` is one of the bound ``values``", in the form each database plans well.
+
+    PostgreSQL gets ``IN (SELECT unnest(:values))``: one array parameter, joined
+    through a hash whatever plan it picks. Measured per 500 keys on 10,000 fresh
+    subscribers: an IN list of 500 parameters took 110 ms, ``= ANY(:values)``
+    4 ms at first and 80 ms once psycopg prepared the statement (a generic plan
+    compares every row with every key), the unnest 3 ms throughout. SQLite has
+    no arrays; its IN list of parameters uses the index.
+    """
+    if dialect == "postgresql":
+        keys = bindparam("values", type_=postgresql.ARRAY(String()))
+        return column.in_(select(func.unnest(keys)))
+    return column.in_(bindparam("values", expanding=True))
+
+
+@cache
+def _members_statement(dialect: str) -> Executable:
+    """Return the subscribers with the bound address keys, and their row on the bound list."""
+    on_list = (Subscription.subscriber_id == Subscriber.id) & (
+        Subscription.list_id == bindparam("list_id")
+    )
+    return (
+        select(Subscriber.id, Subscriber.email_key, Subscriber.public_id, Subscription.id)
+        .select_from(Subscriber)
+        .outerjoin(Subscription, on_list)
+        .where(one_of(Subscriber.email_key, dialect))
+    )
+
+
+@cache
+def _insert_statements(dialect: str) -> tuple[Any, Any]:
+    """Return the INSERT ... ON CONFLICT DO NOTHING of subscribers (RETURNING) and subscriptions."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    subscribers = cast(Table, Subscriber.__table__)
+    new_subscribers = (
+        insert(subscribers)
+        .on_conflict_do_nothing(index_elements=["email_key"])
+        .returning(subscribers.c.id, subscribers.c.email_key, subscribers.c.public_id)
+    )
+    new_subscriptions = insert(cast(Table, Subscription.__table__)).on_conflict_do_nothing(
+        index_elements=["list_id", "subscriber_id"]
+    )
+    return new_subscribers, new_subscriptions
 
 
 def ensure_recipients(
-    session: Session, mailing_list: MailingList, emails: Sequence[str], *, now: datetime
-) -> dict[str, Subscriber]:
-    """Return a subscriber for every address, creating the missing ones and their rows."""
-    by_key = {address_key(email): normalize_address(email) for email in emails}
-    known = subscribers_by_key(session, list(by_key))
-    missing = [
-        {
-            "public_id": secrets.token_urlsafe(PUBLIC_ID_BYTES),
-            "email": email,
-            "email_key": key,
-            "created_at": now,
-        }
-        for key, email in by_key.items()
-        if key not in known
-    ]
-    for rows in chunks(missing):
-        insert_ignore_many(session, Subscriber, rows, conflict_on=["email_key"])
-    if missing:
-        known = subscribers_by_key(session, list(by_key))
-    ids = [s.id for s in known.values()]
-    on_list: set[int] = set()
-    for id_part in chunks(ids):
-        on_list.update(
-            session.scalars(
-                select(Subscription.subscriber_id).where(
-                    Subscription.list_id == mailing_list.id, Subscription.subscriber_id.in_(id_part)
-                )
-            )
+    session: Session, mailing_list: MailingList, emails: Mapping[str, str], *, now: datetime
+) -> dict[str, ListMember]:
+    """Return a subscriber on the list for every address, creating the missing ones and rows.
+
+    ``emails`` maps address keys to the addresses as given. Known subscribers
+    already on the list cost one read per chunk and no write.
+    """
+    dialect = session.get_bind().dialect.name
+    members_of = _members_statement(dialect)
+    new_subscribers, new_subscriptions = _insert_statements(dialect)
+    members: dict[str, ListMember] = {}
+    joining: list[int] = []  # subscribers with no row on this list yet
+
+    def read(keys: Sequence[str]) -> None:
+        for part in chunks(keys):
+            params = {"list_id": mailing_list.id, "values": list(part)}
+            for sid, key, public_id, subscription_id in session.execute(members_of, params):
+                members[key] = ListMember(sid, public_id)
+                if subscription_id is None:
+                    joining.append(sid)
+
+    read(sorted(emails))
+    missing = [key for key in emails if key not in members]
+    for part in chunks(missing):
+        rows = [
+            {
+                "public_id": secrets.token_urlsafe(PUBLIC_ID_BYTES),
+                "email": normalize_address(emails[key]),
+                "email_key": key,
+                "created_at": now,
+            }
+            for key in part
+        ]
+        for sid, key, public_id in session.execute(new_subscribers, rows):
+            members[key] = ListMember(sid, public_id)
+            joining.append(sid)
+    # Addresses another transaction inserted between our read and our insert (rare).
+    read([key for key in missing if key not in members])
+    for ids in chunks(joining):
+        session.execute(
+            new_subscriptions,
+            [
+                {
+                    "list_id": mailing_list.id,
+                    "subscriber_id": sid,
+                    "subscribed": True,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for sid in ids
+            ],
         )
-    new_rows = [
-        {
-            "list_id": mailing_list.id,
-            "subscriber_id": sid,
-            "subscribed": True,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for sid in ids
-        if sid not in on_list
-    ]
-    for rows in chunks(new_rows):
-        insert_ignore_many(session, Subscription, rows, conflict_on=["list_id", "subscriber_id"])
-    return known
+    return members
 
 
 def batch_links(
@@ -127,18 +181,26 @@ def batch_links(
         key: ensure_campaign(session, mailing_list, key, now=now).id
         for key in {r.campaign for r in recipients if r.campaign}
     }
-    subscribers = ensure_recipients(session, mailing_list, [r.email for r in recipients], now=now)
+    keys = [address_key(r.email) for r in recipients]
+    members = ensure_recipients(
+        session,
+        mailing_list,
+        {key: r.email for key, r in zip(keys, recipients, strict=True)},
+        now=now,
+    )
+    list_id = mailing_list.id
+    links = minter.links
     return [
-        minter.links(
+        links(
             TokenPayload(
-                list_id=mailing_list.id,
-                subscriber=subscribers[address_key(r.email)].public_id,
+                list_id=list_id,
+                subscriber=members[key].public_id,
                 topic_id=topic_ids[r.topic] if r.topic else None,
                 campaign_id=campaign_ids[r.campaign] if r.campaign else None,
             ),
             now=now,
         )
-        for r in recipients
+        for key, r in zip(keys, recipients, strict=True)
     ]
 
 
@@ -182,6 +244,29 @@ def eligibility(
     ]
 
 
+@cache
+def _states_statement(dialect: str) -> Executable:
+    """Return the bound addresses' stored choices on the bound list: a row per opted-out topic."""
+    on_list = (Subscription.subscriber_id == Subscriber.id) & (
+        Subscription.list_id == bindparam("list_id")
+    )
+    return (
+        select(
+            Subscriber.email_key,
+            Subscriber.unsubscribed_all_at,
+            Subscription.id,
+            Subscription.subscribed,
+            Subscription.frequency_id,
+            Subscription.paused_until,
+            TopicOptOut.topic_id,
+        )
+        .select_from(Subscriber)
+        .outerjoin(Subscription, on_list)
+        .outerjoin(TopicOptOut, TopicOptOut.subscription_id == Subscription.id)
+        .where(one_of(Subscriber.email_key, dialect))
+    )
+
+
 def states_by_key(
     session: Session, mailing_list: MailingList, keys: Sequence[str]
 ) -> dict[str, RecipientState]:
@@ -189,38 +274,28 @@ def states_by_key(
     frequency_slugs = {f.id: f.slug for f in mailing_list.frequencies}
     topic_slugs = {t.id: t.slug for t in mailing_list.topics}
     default_frequency = mailing_list.frequencies[0].slug if mailing_list.frequencies else None
-    states: dict[str, RecipientState] = {}
+    statement = _states_statement(session.get_bind().dialect.name)
+    rows: dict[str, tuple[Any, ...]] = {}
+    opt_outs: dict[str, set[str]] = {}
     for part in chunks(sorted(set(keys))):
-        rows = session.execute(
-            select(Subscriber, Subscription)
-            .outerjoin(
-                Subscription,
-                (Subscription.subscriber_id == Subscriber.id)
-                & (Subscription.list_id == mailing_list.id),
+        params = {"list_id": mailing_list.id, "values": list(part)}
+        for key, *stored, topic_id in session.execute(statement, params):
+            rows[key] = tuple(stored)
+            if topic_id is not None:
+                opt_outs.setdefault(key, set()).add(topic_slugs.get(topic_id, ""))
+    states: dict[str, RecipientState] = {}
+    for key, (left_all_at, subscription_id, subscribed, frequency_id, paused_until) in rows.items():
+        unsubscribed_all = left_all_at is not None
+        if subscription_id is None:
+            states[key] = RecipientState(
+                frequency=default_frequency, unsubscribed_all=unsubscribed_all
             )
-            .where(Subscriber.email_key.in_(part))
-        ).all()
-        subscription_ids = [sub.id for _, sub in rows if sub is not None]
-        opt_outs: dict[int, set[str]] = {}
-        for inner in chunks(subscription_ids):
-            for sid, tid in session.execute(
-                select(TopicOptOut.subscription_id, TopicOptOut.topic_id).where(
-                    TopicOptOut.subscription_id.in_(inner)
-                )
-            ):
-                opt_outs.setdefault(sid, set()).add(topic_slugs.get(tid, ""))
-        for subscriber, subscription in rows:
-            unsubscribed_all = subscriber.unsubscribed_all_at is not None
-            if subscription is None:
-                states[subscriber.email_key] = RecipientState(
-                    frequency=default_frequency, unsubscribed_all=unsubscribed_all
-                )
-                continue
-            states[subscriber.email_key] = RecipientState(
-                subscribed=subscription.subscribed,
-                opted_out_topics=frozenset(opt_outs.get(subscription.id, set())),
-                frequency=frequency_slugs.get(subscription.frequency_id or -1, default_frequency),
-                paused_until=subscription.paused_until,
-                unsubscribed_all=unsubscribed_all,
-            )
+            continue
+        states[key] = RecipientState(
+            subscribed=subscribed,
+            opted_out_topics=frozenset(opt_outs.get(key, ())),
+            frequency=frequency_slugs.get(frequency_id or -1, default_frequency),
+            paused_until=paused_until,
+            unsubscribed_all=unsubscribed_all,
+        )
     return states

@@ -7,21 +7,99 @@ and a call that changes nothing writes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.errors import InvalidInput, NotFound
 from unsubsvc.core.events import Channel, EventKind
-from unsubsvc.core.preferences import check_survey, is_downgrade, pause_end
-from unsubsvc.db.models import Event, Frequency, Subscriber, Subscription, SurveyResponse
+from unsubsvc.core.preferences import RecipientState, check_survey, is_downgrade, pause_end
+from unsubsvc.db.models import (
+    Event,
+    Frequency,
+    Subscriber,
+    Subscription,
+    SurveyResponse,
+    TopicOptOut,
+)
 from unsubsvc.services.events import Outcome, Target, record_event
 from unsubsvc.services.subscribers import ensure_subscription, opted_out_topic_ids
 from unsubsvc.services.unsubscribe import resubscribe as resubscribe_scope
 from unsubsvc.services.unsubscribe import unsubscribe as unsubscribe_scope
 
 CENTER = Channel.PREFERENCE_CENTER
+
+# Statements the pages run on every view, built once (only parameters vary).
+_OPTED_OUT = select(TopicOptOut.topic_id).where(
+    TopicOptOut.subscription_id == bindparam("subscription_id")
+)
+_SUBSCRIPTION_WITH_OPT_OUTS = (
+    select(
+        Subscription.subscribed,
+        Subscription.frequency_id,
+        Subscription.paused_until,
+        TopicOptOut.topic_id,
+    )
+    .select_from(Subscription)
+    .outerjoin(TopicOptOut, TopicOptOut.subscription_id == Subscription.id)
+    .where(
+        Subscription.list_id == bindparam("list_id"),
+        Subscription.subscriber_id == bindparam("subscriber_id"),
+    )
+)
+_LAST_UNSUBSCRIBE = (
+    select(Event.id, SurveyResponse)
+    .select_from(Event)
+    .outerjoin(SurveyResponse, SurveyResponse.event_id == Event.id)
+    .where(
+        Event.subscriber_id == bindparam("subscriber_id"),
+        Event.list_id == bindparam("list_id"),
+        Event.kind == EventKind.UNSUBSCRIBE.value,
+    )
+    .order_by(Event.id.desc())
+    .limit(1)
+)
+
+
+def stored_state(session: Session, target: Target) -> RecipientState:
+    """Return the recipient's stored choices on the target's list, in at most one statement.
+
+    The subscription row comes with the target when its loader found one; then
+    only the topic opt-outs are read, and only if the list has topics.
+    """
+    mailing_list = target.mailing_list
+    frequencies = mailing_list.frequencies
+    topics = mailing_list.topics
+    default_frequency = frequencies[0].slug if frequencies else None
+    unsubscribed_all = target.subscriber.unsubscribed_all_at is not None
+    subscription = target.subscription
+    if subscription is not None:
+        subscribed = subscription.subscribed
+        frequency_id = subscription.frequency_id
+        paused_until = subscription.paused_until
+        opted_out = (
+            set(session.scalars(_OPTED_OUT, {"subscription_id": subscription.id}))
+            if topics
+            else set()
+        )
+    else:
+        rows = session.execute(
+            _SUBSCRIPTION_WITH_OPT_OUTS,
+            {"list_id": mailing_list.id, "subscriber_id": target.subscriber.id},
+        ).all()
+        if not rows:
+            return RecipientState(frequency=default_frequency, unsubscribed_all=unsubscribed_all)
+        subscribed, frequency_id, paused_until, _ = rows[0]
+        opted_out = {row.topic_id for row in rows if row.topic_id is not None}
+    return RecipientState(
+        subscribed=subscribed,
+        opted_out_topics=frozenset(t.slug for t in topics if t.id in opted_out),
+        frequency=next((f.slug for f in frequencies if f.id == frequency_id), default_frequency),
+        paused_until=paused_until,
+        unsubscribed_all=unsubscribed_all,
+    )
 
 
 def _locked_subscription(session: Session, target: Target, now: datetime) -> Subscription:
@@ -151,23 +229,21 @@ def _set_unsubscribed_all(
     return Outcome(True, event_id)
 
 
-def latest_unsubscribe(session: Session, target: Target) -> Event | None:
-    """Return the subscriber's newest unsubscribe event on this list, if any."""
-    return session.scalar(
-        select(Event)
-        .where(
-            Event.subscriber_id == target.subscriber.id,
-            Event.list_id == target.mailing_list.id,
-            Event.kind == EventKind.UNSUBSCRIBE.value,
-        )
-        .order_by(Event.id.desc())
-        .limit(1)
-    )
+@dataclass(frozen=True)
+class LastUnsubscribe:
+    """The subscriber's newest unsubscribe on a list, and the survey answer given to it."""
+
+    event_id: int
+    answer: SurveyResponse | None
 
 
-def survey_answer(session: Session, event: Event) -> SurveyResponse | None:
-    """Return the survey answer attached to ``event``, if one was given."""
-    return session.scalar(select(SurveyResponse).where(SurveyResponse.event_id == event.id))
+def last_unsubscribe(session: Session, target: Target) -> LastUnsubscribe | None:
+    """Return the subscriber's newest unsubscribe on this list with its answer (one SELECT)."""
+    row = session.execute(
+        _LAST_UNSUBSCRIBE,
+        {"subscriber_id": target.subscriber.id, "list_id": target.mailing_list.id},
+    ).first()
+    return LastUnsubscribe(row[0], row[1]) if row is not None else None
 
 
 def record_survey(
@@ -177,12 +253,12 @@ def record_survey(
     reason, comment = check_survey(reason, comment)
     if reason is None and comment is None:
         raise InvalidInput("Choose a reason or write a comment, or simply leave this page.")
-    event = latest_unsubscribe(session, target)
-    if event is None:
+    last = last_unsubscribe(session, target)
+    if last is None:
         raise NotFound("There is no unsubscribe to give a reason for.")
-    answer = survey_answer(session, event)
+    answer = last.answer
     if answer is None:
-        answer = SurveyResponse(event_id=event.id, created_at=now)
+        answer = SurveyResponse(event_id=last.event_id, created_at=now)
         session.add(answer)
     answer.reason = reason
     answer.comment = comment

@@ -7,8 +7,6 @@ back to the page, which shows what was stored.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import (
     Blueprint,
     Response,
@@ -19,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
 
 from unsubsvc.core.errors import InvalidInput
@@ -27,7 +26,6 @@ from unsubsvc.core.tokens import Purpose
 from unsubsvc.services import preferences as prefs
 from unsubsvc.services import unsubscribe as svc
 from unsubsvc.services.events import Target
-from unsubsvc.services.status import recipient_state
 from unsubsvc.web import context
 from unsubsvc.web.context import session
 from unsubsvc.web.forms import (
@@ -54,39 +52,59 @@ def frequency_label(slug: str) -> str:
     return slug.replace("-", " ").replace("_", " ").capitalize()
 
 
-def build_forms(target: Target, state: RecipientState) -> dict[str, Any]:
-    """Return the page's forms, with the list's choices and the stored values filled in."""
-    frequency = FrequencyForm(frequency=state.frequency)
-    frequency.frequency.choices = [
+def frequency_form(target: Target, state: RecipientState | None = None) -> FrequencyForm:
+    """Return the frequency form with the list's choices, preset to ``state`` when given."""
+    form = FrequencyForm() if state is None else FrequencyForm(frequency=state.frequency)
+    form.frequency.choices = [
         SelectChoice(f.slug, frequency_label(f.slug)) for f in target.mailing_list.frequencies
     ]
-    topics = TopicsForm(
-        topics=[t.slug for t in target.mailing_list.topics if t.slug not in state.opted_out_topics]
+    return form
+
+
+def topics_form(target: Target, state: RecipientState | None = None) -> TopicsForm:
+    """Return the topics form with the list's choices, preset to ``state`` when given."""
+    topics = target.mailing_list.topics
+    form = (
+        TopicsForm()
+        if state is None
+        else TopicsForm(topics=[t.slug for t in topics if t.slug not in state.opted_out_topics])
     )
-    topics.topics.choices = [SelectChoice(t.slug, t.name) for t in target.mailing_list.topics]
-    return {
-        "frequency_form": frequency,
-        "topics_form": topics,
-        "pause_form": PauseForm(),
-        "resume_form": ResumeForm(),
-        "unsubscribe_list_form": UnsubscribeForm(scope="list"),
-        "unsubscribe_all_form": UnsubscribeForm(scope="all"),
-        "resubscribe_form": ResubscribeForm(),
+    form.topics.choices = [SelectChoice(t.slug, t.name) for t in topics]
+    return form
+
+
+def render_center(
+    token: str,
+    target: Target,
+    status: int = 200,
+    *,
+    state: RecipientState | None = None,
+    **forms: FlaskForm,
+) -> Response:
+    """Render the preference center from what is stored now, building only the forms it shows.
+
+    ``forms`` replaces a built form with one that failed validation, to show its
+    errors. The buttons without fields (resume, unsubscribe) need no form object:
+    the page's one CSRF token (Flask-WTF keeps one per request) is all they carry.
+    """
+    if state is None:
+        state = prefs.stored_state(session(), target)
+    paused_until = state.active_pause(context.now())
+    mailing_list = target.mailing_list
+    shown: dict[str, FlaskForm | None] = {
+        "frequency_form": (
+            frequency_form(target, state) if len(mailing_list.frequencies) > 1 else None
+        ),
+        "topics_form": topics_form(target, state) if mailing_list.topics else None,
+        "pause_form": PauseForm() if paused_until is None else None,
     }
-
-
-def render_center(token: str, target: Target, status: int = 200, **forms: Any) -> Response:
-    """Render the preference center from what is stored now."""
-    state = recipient_state(session(), target.mailing_list, target.subscriber)
-    context_forms = build_forms(target, state)
-    context_forms.update(forms)
+    shown.update(forms)
     html = render_template(
         "center/preferences.html",
         token=token,
         target=target,
-        state=state,
-        paused_until=state.active_pause(context.now()),
-        **context_forms,
+        paused_until=paused_until,
+        **shown,
     )
     return Response(html, status=status, mimetype="text/html")
 
@@ -100,19 +118,16 @@ def back(token: str, message: str) -> ResponseReturnValue:
 def preferences(token: str) -> Response:
     """Show the recipient's choices, each with a form to change it."""
     target = load(token)
-    state = recipient_state(session(), target.mailing_list, target.subscriber)
+    state = prefs.stored_state(session(), target)
     if state.unsubscribed_all or not state.subscribed:
         return render_unsubscribed(token, target, "all" if state.unsubscribed_all else "list")
-    return render_center(token, target)
+    return render_center(token, target, state=state)
 
 
 @bp.post("/frequency")
 def frequency(token: str) -> ResponseReturnValue:
     target = load(token)
-    form = FrequencyForm()
-    form.frequency.choices = [
-        SelectChoice(f.slug, frequency_label(f.slug)) for f in target.mailing_list.frequencies
-    ]
+    form = frequency_form(target)
     if not form.validate_on_submit():
         return render_center(token, target, 400, frequency_form=form)
     prefs.set_frequency(session(), target, form.frequency.data, now=context.now())
@@ -122,8 +137,7 @@ def frequency(token: str) -> ResponseReturnValue:
 @bp.post("/topics")
 def topics(token: str) -> ResponseReturnValue:
     target = load(token)
-    form = TopicsForm()
-    form.topics.choices = [SelectChoice(t.slug, t.name) for t in target.mailing_list.topics]
+    form = topics_form(target)
     if not form.validate_on_submit():
         return render_center(token, target, 400, topics_form=form)
     prefs.set_topics(session(), target, form.topics.data or [], now=context.now())

@@ -13,7 +13,7 @@ from unsubsvc.services import preferences as prefs
 from unsubsvc.services.events import Target
 from unsubsvc.web import context
 from unsubsvc.web.context import session
-from unsubsvc.web.forms import ResubscribeForm, SurveyForm
+from unsubsvc.web.forms import SurveyForm
 
 
 def preferences_token(payload: TokenPayload) -> str:
@@ -31,9 +31,13 @@ def render_unsubscribed(
     status: int = 200,
     just_now: bool = False,
 ) -> Response:
-    """Render the confirmation: what stopped, an undo button and the optional exit survey."""
-    event = prefs.latest_unsubscribe(session(), target)
-    answer = prefs.survey_answer(session(), event) if event is not None else None
+    """Render the confirmation: what stopped, an undo button and the optional exit survey.
+
+    One SELECT (the newest unsubscribe and its answer) and one form: the undo
+    button needs only the page's CSRF token and its scope.
+    """
+    last = prefs.last_unsubscribe(session(), target)
+    answer = last.answer if last is not None else None
     if survey_form is None:
         survey_form = (
             SurveyForm(reason=answer.reason, comment=answer.comment) if answer else SurveyForm()
@@ -45,7 +49,6 @@ def render_unsubscribed(
         scope=scope,
         scope_text=scope_text(target, scope),
         just_now=just_now,
-        undo_form=ResubscribeForm(scope=scope),
         survey_form=survey_form,
         answered=answer is not None,
     )
