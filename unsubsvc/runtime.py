@@ -7,17 +7,18 @@ clock and the link minter are made here.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from unsubsvc.core.tokens import TokenSigner
 from unsubsvc.db.engine import make_engine
+from unsubsvc.db.writer_gate import WriterGate
 from unsubsvc.services.links import LinkMinter
 from unsubsvc.settings import Settings, load_settings
 
@@ -38,9 +39,8 @@ class Runtime:
     session_factory: sessionmaker[Session]
     minter: LinkMinter
     clock: Clock = utcnow
-    #: Requests of this process that write to SQLite take turns here (``web.context``):
-    #: a lock wakes its next waiter, where SQLite's busy handler polls and can starve one.
-    sqlite_writers: threading.Lock = field(default_factory=threading.Lock, compare=False)
+    #: Requests that write to SQLite take turns here (``web.context``, ``db.writer_gate``).
+    sqlite_writers: WriterGate = field(default_factory=lambda: WriterGate(None), compare=False)
 
     def now(self) -> datetime:
         """Return this runtime's notion of now (tests inject a fixed clock)."""
@@ -85,4 +85,7 @@ def build_runtime(settings: Settings | None = None, *, clock: Clock | None = Non
     engine = make_engine(settings.database_url, timeout=settings.database_timeout)
     # Objects stay readable after the commit: nothing is reloaded to render an answer.
     factory = sessionmaker(bind=engine, expire_on_commit=False)
-    return Runtime(settings, engine, factory, make_minter(settings), clock or utcnow)
+    database = engine.url.database
+    on_disk = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+    gate = WriterGate(Path(database) if on_disk and database else None)
+    return Runtime(settings, engine, factory, make_minter(settings), clock or utcnow, gate)

@@ -205,6 +205,44 @@ def test_gunicorn_variables(
     assert config[setting] == expected
 
 
+def test_database_timeout(fresh_app: Callable[[], Flask], monkeypatch: pytest.MonkeyPatch) -> None:
+    """UNSUBSVC_DATABASE_TIMEOUT=0.5: a locked SQLite database answers 503 in about 0.5 s."""
+    import sqlite3
+    import time
+
+    monkeypatch.setenv("UNSUBSVC_DATABASE_TIMEOUT", "0.5")
+    app = fresh_app()
+    runtime = runtime_of(app)
+    assert runtime.settings.database_timeout == 0.5
+    if runtime.engine.dialect.name != "sqlite":
+        return  # the PostgreSQL timeouts are shown in test_database_unavailable
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    make_list(app)
+    uri = path_of(links_for(app).unsubscribe_url)
+    holder = sqlite3.connect(str(runtime.engine.url.database), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.monotonic()
+        assert app.test_client().post(uri).status_code == 503
+        assert 0.4 < time.monotonic() - started < 1.5
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    monkeypatch.setenv("UNSUBSVC_DATABASE_TIMEOUT", "soon")
+    with pytest.raises(ConfigError, match="UNSUBSVC_DATABASE_TIMEOUT"):
+        load_settings()
+
+
+def test_webhook_retention_days(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """UNSUBSVC_WEBHOOK_RETENTION_DAYS is read as whole days above 0 (purging: test_webhooks)."""
+    assert load_settings().webhook_retention_days == 30
+    monkeypatch.setenv("UNSUBSVC_WEBHOOK_RETENTION_DAYS", "7")
+    assert load_settings().webhook_retention_days == 7
+    monkeypatch.setenv("UNSUBSVC_WEBHOOK_RETENTION_DAYS", "0")
+    with pytest.raises(ConfigError, match="UNSUBSVC_WEBHOOK_RETENTION_DAYS"):
+        load_settings()
+
+
 def test_every_documented_variable_has_a_test() -> None:
     """README's and deploy/'s variables are exactly the ones tested in this module."""
     names = documented(ROOT / "README.md") | documented(ROOT / "deploy" / "env.example")

@@ -9,7 +9,6 @@ behind. A failed commit turns into an error answer, never a false 200.
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 
 from flask import Flask, Response, current_app, g, request
@@ -17,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from unsubsvc.db.engine import SQLITE_READ_ONLY, is_unavailable
+from unsubsvc.db.writer_gate import WriterGate
 from unsubsvc.runtime import Runtime
 from unsubsvc.services.links import LinkMinter
 from unsubsvc.settings import Settings
@@ -63,7 +63,7 @@ def session() -> Session:
             elif built.sqlite_writers.acquire(timeout=built.settings.database_timeout):
                 setattr(g, _WRITING, built.sqlite_writers)
             else:
-                raise PoolTimeout("another request of this process holds the SQLite write lock")
+                raise PoolTimeout("other writers held the SQLite database too long")
     return current
 
 
@@ -117,6 +117,6 @@ def _close_session(_exc: BaseException | None) -> None:
                 if not is_unavailable(exc):
                     raise
     finally:
-        writers: threading.Lock | None = g.pop(_WRITING, None)
+        writers: WriterGate | None = g.pop(_WRITING, None)
         if writers is not None:
             writers.release()

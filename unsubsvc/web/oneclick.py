@@ -50,12 +50,12 @@ def unsubscribe_uri(token: str) -> Response | str:
     if svc.is_unsubscribed(session(), target):
         # Already done (by the mail client, say): offer undo and the survey instead.
         return render_unsubscribed(preferences_token(payload), target, scope_of(target))
+    # The page's one button needs only a CSRF token; its form is built when it is posted.
     return render_template(
         "oneclick/landing.html",
         target=target,
         token=token,
         preferences_url=preferences_link(payload),
-        form=ConfirmUnsubscribeForm(),
     )
 
 
