@@ -94,7 +94,7 @@ def suppression_changes(
     )
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        horizon = cast(cast(func_xmin(), Text), BigInteger)
+        horizon = _as_bigint(func_xmin())
         query = query.where(
             Event.feed_key < horizon, tuple_(Event.feed_key, Event.id) > tuple_(*after)
         ).order_by(Event.feed_key, Event.id)
@@ -145,7 +145,12 @@ def next_feed_key(subscriber_id: Any) -> Any:
         .where(Event.subscriber_id == subscriber_id)
         .scalar_subquery()
     )
-    return func.greatest(cast(cast(func.pg_current_xact_id(), Text), BigInteger), previous)
+    return func.greatest(_as_bigint(func.pg_current_xact_id()), previous)
+
+
+def _as_bigint(xid8: Any) -> Any:
+    """Return SQL turning an ``xid8`` into a bigint: it has no cast to bigint, text has."""
+    return cast(cast(xid8, Text), BigInteger)
 
 
 def func_xmin() -> Any:

@@ -23,11 +23,6 @@ def find_subscriber(session: Session, address: str) -> Subscriber | None:
     return session.scalar(select(Subscriber).where(Subscriber.email_key == address_key(address)))
 
 
-def find_subscriber_by_public_id(session: Session, public_id: str) -> Subscriber | None:
-    """Return the subscriber a token names, or None."""
-    return session.scalar(select(Subscriber).where(Subscriber.public_id == public_id))
-
-
 def ensure_subscriber(session: Session, address: str, *, now: datetime) -> Subscriber:
     """Return the subscriber for ``address``, creating it (with a new public id) if needed."""
     existing = find_subscriber(session, address)
