@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from unsubsvc.core.keys import Keyring
 from unsubsvc.core.tokens import TokenSigner
 from unsubsvc.db.engine import make_engine
 from unsubsvc.db.writer_gate import WriterGate
@@ -38,6 +39,8 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     minter: LinkMinter
+    #: Keys derived per purpose from the settings' secrets (``core.keys``).
+    keyring: Keyring
     clock: Clock = utcnow
     #: Requests that write to SQLite take turns here (``web.context``, ``db.writer_gate``).
     sqlite_writers: WriterGate = field(default_factory=lambda: WriterGate(None), compare=False)
@@ -88,4 +91,12 @@ def build_runtime(settings: Settings | None = None, *, clock: Clock | None = Non
     database = engine.url.database
     on_disk = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
     gate = WriterGate(Path(database) if on_disk and database else None)
-    return Runtime(settings, engine, factory, make_minter(settings), clock or utcnow, gate)
+    return Runtime(
+        settings,
+        engine,
+        factory,
+        make_minter(settings),
+        Keyring(settings.secret_keys),
+        clock or utcnow,
+        gate,
+    )

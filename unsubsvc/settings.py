@@ -36,6 +36,14 @@ DEFAULT_WEBHOOK_RETENTION_DAYS = 30
 #: for a lock, for a statement) before it answers 503: under the 3 s that load
 #: balancers and mail clients are patient for.
 DEFAULT_DATABASE_TIMEOUT = 2.0
+#: Where Flask-Limiter keeps its counters: per process unless several servers share Redis.
+DEFAULT_RATELIMIT_STORAGE_URL = "memory://"
+#: Webhook endpoints one installation (one sender) may register.
+DEFAULT_WEBHOOK_MAX_ENDPOINTS = 10
+#: An admin session ends after this long without a request (OWASP ASVS V3.3: 30 minutes).
+DEFAULT_ADMIN_IDLE_TIMEOUT = 30 * 60
+#: ... and this long after sign-in, however active (a working day).
+DEFAULT_ADMIN_SESSION_MAX_AGE = 12 * 60 * 60
 
 
 class ConfigError(Exception):
@@ -57,6 +65,13 @@ class Settings:
     database_timeout: float = DEFAULT_DATABASE_TIMEOUT
     sender_name: str = "unsubsvc"
     webhook_retention_days: int = DEFAULT_WEBHOOK_RETENTION_DAYS
+    #: Let webhooks reach loopback, private, link-local and metadata addresses (tests, labs).
+    webhook_allow_private: bool = False
+    webhook_max_endpoints: int = DEFAULT_WEBHOOK_MAX_ENDPOINTS
+    ratelimit_storage_url: str = DEFAULT_RATELIMIT_STORAGE_URL
+    #: Seconds; see DEFAULT_ADMIN_IDLE_TIMEOUT and DEFAULT_ADMIN_SESSION_MAX_AGE.
+    admin_idle_timeout: int = DEFAULT_ADMIN_IDLE_TIMEOUT
+    admin_session_max_age: int = DEFAULT_ADMIN_SESSION_MAX_AGE
     instance_path: Path = field(default_factory=lambda: default_instance_path())
     generated_secret: bool = field(default=False, compare=False)
     #: Whether the base URL came from UNSUBSVC_BASE_URL (else links may follow the served port).
@@ -152,6 +167,20 @@ def load_settings(
             _positive_int(get("WEBHOOK_RETENTION_DAYS"), "UNSUBSVC_WEBHOOK_RETENTION_DAYS")
             or DEFAULT_WEBHOOK_RETENTION_DAYS
         ),
+        webhook_allow_private=_flag(get("WEBHOOK_ALLOW_PRIVATE"), "UNSUBSVC_WEBHOOK_ALLOW_PRIVATE"),
+        webhook_max_endpoints=(
+            _positive_int(get("WEBHOOK_MAX_ENDPOINTS"), "UNSUBSVC_WEBHOOK_MAX_ENDPOINTS")
+            or DEFAULT_WEBHOOK_MAX_ENDPOINTS
+        ),
+        ratelimit_storage_url=get("RATELIMIT_STORAGE_URL") or DEFAULT_RATELIMIT_STORAGE_URL,
+        admin_idle_timeout=(
+            _positive_int(get("ADMIN_IDLE_TIMEOUT"), "UNSUBSVC_ADMIN_IDLE_TIMEOUT")
+            or DEFAULT_ADMIN_IDLE_TIMEOUT
+        ),
+        admin_session_max_age=(
+            _positive_int(get("ADMIN_SESSION_MAX_AGE"), "UNSUBSVC_ADMIN_SESSION_MAX_AGE")
+            or DEFAULT_ADMIN_SESSION_MAX_AGE
+        ),
         instance_path=instance_path,
         generated_secret=generated,
         base_url_configured=get("BASE_URL") is not None,
@@ -212,6 +241,17 @@ def _development_key(instance_path: Path) -> str:
         path,
     )
     return key
+
+
+def _flag(value: str | None, name: str) -> bool:
+    if value is None:
+        return False
+    lowered = value.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (true or false), not {value!r}")
 
 
 def _positive_int(value: str | None, name: str) -> int | None:

@@ -13,7 +13,20 @@ from importlib.metadata import PackageNotFoundError, version
 
 import click
 
-from unsubsvc.cli import admin, apikeys, inbound, lists, mail, reports, setup, webhooks
+from unsubsvc.cli import (
+    admin,
+    apikeys,
+    audit,
+    data_rights,
+    importing,
+    inbound,
+    lists,
+    mail,
+    reports,
+    secret,
+    setup,
+    webhooks,
+)
 
 
 def package_version() -> str:
@@ -50,6 +63,10 @@ for _command in (
     *inbound.COMMANDS,
     *webhooks.COMMANDS,
     *admin.COMMANDS,
+    *secret.COMMANDS,
+    *data_rights.COMMANDS,
+    *importing.COMMANDS,
+    *audit.COMMANDS,
 ):
     cli.add_command(_command)
 

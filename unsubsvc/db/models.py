@@ -240,7 +240,8 @@ class Webhook(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(2000))
-    secret: Mapped[str] = mapped_column(String(100))
+    #: The signing secret, encrypted with the webhook-secrets key (``core.secret_box``).
+    secret: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
     #: When deliveries to it started failing without a success since; None while it works.
@@ -346,3 +347,60 @@ class AdminUser(Base):
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
+    #: Wrong passwords since the last sign-in; enough of them lock the account for a while.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+
+
+class AdminSession(Base):
+    """A signed-in browser: the cookie holds a random id, this table only its hash.
+
+    Ending the row (logout, revoke, timeout) ends the session whatever the
+    browser still holds.
+    """
+
+    __tablename__ = "admin_session"
+
+    #: SHA-256 of the cookie's session id, hex: a database leak gives no live cookie.
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    admin_id: Mapped[int] = mapped_column(
+        ForeignKey("admin_user.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    #: The client address it signed in from.
+    client: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditEvent(Base):
+    """An append-only record of an admin, API or CLI action, or a refused sign-in.
+
+    Never holds a recipient's address: recipients are named by keyed hash, so
+    erasing an address leaves nothing here to find.
+    """
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_occurred_at", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    occurred_at: Mapped[datetime]
+    #: ``admin``, ``api``, ``cli`` or ``anonymous``.
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    #: The admin's address, the API key's name, the CLI's user, or what was tried.
+    actor: Mapped[str | None] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(300))
+    #: The client address (or ``cli``).
+    client: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ErasedAddress(Base):
+    """An erased address, kept only as a keyed hash so that it is never mailed again."""
+
+    __tablename__ = "erased_address"
+
+    #: ``Keyring.address_hash`` of the case-folded address.
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime]

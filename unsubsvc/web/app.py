@@ -11,7 +11,20 @@ from flask import Flask
 from unsubsvc.core.addresses import mask_address
 from unsubsvc.logs import mask_logger
 from unsubsvc.runtime import Runtime, build_runtime
-from unsubsvc.web import admin, api, center, context, errors, health, hygiene, oneclick, security
+from unsubsvc.web import (
+    admin,
+    admin_audit,
+    admin_recipients,
+    api,
+    center,
+    context,
+    errors,
+    health,
+    hygiene,
+    limits,
+    oneclick,
+    security,
+)
 from unsubsvc.web.extensions import csrf
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -63,6 +76,7 @@ def create_app(
     context.install(app, runtime)
     csrf.init_app(app)
     security.init_app(app)
+    limits.init_app(app)
     hygiene.init_app(app)
     errors.init_app(app)
 
@@ -70,6 +84,8 @@ def create_app(
     app.register_blueprint(api.bp)
     app.register_blueprint(center.bp)
     app.register_blueprint(health.bp)
+    # admin_audit and admin_recipients add their pages to the console's blueprint.
+    assert admin_audit.bp is admin_recipients.bp is admin.bp  # noqa: S101
     app.register_blueprint(admin.bp)
 
     app.add_template_filter(mask_address)
