@@ -94,15 +94,33 @@ def best_of(name: str, func: Callable[[], object], n: int, rounds: int) -> Measu
 
 
 def bench_tokens(n: int, rounds: int) -> Section:
+    from itsdangerous import TimestampSigner
+
+    from unsubsvc.core.keys import Keyring
     from unsubsvc.core.tokens import Purpose, TokenPayload, TokenSigner
 
-    signer = TokenSigner([SECRET])
-    rotated = TokenSigner([SECRET, OLD_SECRET])  # newest first, as in UNSUBSVC_SECRET_KEY
+    signer = TokenSigner(Keyring((SECRET,)))
+    rotated = TokenSigner(Keyring((SECRET, OLD_SECRET)))  # newest first, as in UNSUBSVC_SECRET_KEY
     payload = TokenPayload(list_id=1, subscriber="AbCdEfGhIjKlMnOpQrStUv", campaign_id=42)
     token = signer.sign(Purpose.UNSUBSCRIBE, payload, now=FIXED_NOW)
-    old_token = TokenSigner([OLD_SECRET]).sign(Purpose.UNSUBSCRIBE, payload, now=FIXED_NOW)
+    old_signer = TokenSigner(Keyring((OLD_SECRET,)))
+    old_token = old_signer.sign(Purpose.UNSUBSCRIBE, payload, now=FIXED_NOW)
     if rotated.verify(Purpose.UNSUBSCRIBE, old_token) != payload:
         raise SystemExit("a token signed with the older key did not verify")
+    # A link mailed before keys were derived per purpose: itsdangerous over the raw secret,
+    # tried after both derived keys.
+    legacy_token = (
+        TimestampSigner(
+            SECRET,
+            salt=Purpose.UNSUBSCRIBE.salt,
+            key_derivation="django-concat",
+            digest_method=hashlib.sha256,
+        )
+        .sign(payload.encode())
+        .decode()
+    )
+    if rotated.verify(Purpose.UNSUBSCRIBE, legacy_token) != payload:
+        raise SystemExit("a legacy token did not verify")
 
     key = SECRET.encode()
     message = token.rpartition(".")[0].encode()  # what the signature covers
@@ -128,6 +146,12 @@ def bench_tokens(n: int, rounds: int) -> Section:
         best_of(
             "TokenSigner.verify, older key",
             lambda: rotated.verify(Purpose.UNSUBSCRIBE, old_token),
+            n,
+            rounds,
+        ),
+        best_of(
+            "TokenSigner.verify, legacy token (raw secret)",
+            lambda: rotated.verify(Purpose.UNSUBSCRIBE, legacy_token),
             n,
             rounds,
         ),
@@ -221,6 +245,7 @@ def bench_oneclick(n: int, workdir: Path, database_url: str) -> Section:
                         f"recipient{i}@example.com",
                         now=runtime.now(),
                         campaign="bench-1",
+                        keyring=runtime.keyring,
                     ).unsubscribe_url
                 ).path
                 for i in range(WARMUP + n)

@@ -35,10 +35,11 @@ def rate_of(func: Callable[[int], None], seconds: float) -> float:
 
 def minting(pairs: int, seconds: float) -> Result:
     """Headers for one recipient (LinkMinter.links) against one raw HMAC-SHA256, A B A B A B."""
+    from unsubsvc.core.keys import Keyring
     from unsubsvc.core.tokens import TokenPayload, TokenSigner
     from unsubsvc.services.links import LinkMinter
 
-    minter = LinkMinter(TokenSigner([SECRET]), BASE_URL, mailto="unsub@example.com")
+    minter = LinkMinter(TokenSigner(Keyring((SECRET,))), BASE_URL, mailto="unsub@example.com")
     payloads = [
         TokenPayload(list_id=1, subscriber=secrets.token_urlsafe(16), campaign_id=42)
         for _ in range(1024)

@@ -29,7 +29,8 @@ from unsubsvc.services.lists import get_list
 from unsubsvc.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "bench-secret-key-0123456789abcdef0123456789"
+#: Fixed, from `unsubsvc secret generate`: production mode refuses a weak key.
+SECRET = "YKoaeY9pbwPQiSBczakzkAQ4FDJxa-oo7vbxQ-xx64pfXFyNjoR_fp78OrDhFLLy"
 BASE_URL = "https://unsub.example.com"
 LIST = "news"
 CAMPAIGN = "bench-1"
@@ -144,9 +145,11 @@ def mint(inst: Instance, prefix: str, count: int) -> Tokens:
                 get_list(session, LIST),
                 [Recipient(email, campaign=CAMPAIGN) for email in part],
                 now=inst.runtime.now(),
+                keyring=inst.runtime.keyring,
             )
-        unsubscribe.extend(urlsplit(link.unsubscribe_url).path for link in links)
-        preferences.extend(urlsplit(link.preferences_url).path for link in links)
+        minted = [link for link in links if link is not None]
+        unsubscribe.extend(urlsplit(link.unsubscribe_url).path for link in minted)
+        preferences.extend(urlsplit(link.preferences_url).path for link in minted)
     return Tokens(emails, unsubscribe, preferences)
 
 

@@ -88,6 +88,7 @@ def links_for(
             list_name,
             email,
             now=runtime.now(),
+            keyring=runtime.keyring,
             campaign=campaign,
             topic=topic,
         )
@@ -100,7 +101,10 @@ def path_of(url: str) -> str:
 
 def status(app: Flask, email: str = "ann@example.com", list_name: str = "news") -> dict[str, Any]:
     with transaction(app) as session:
-        return status_document(session, list_name, email, now=runtime_of(app).now())
+        runtime = runtime_of(app)
+        return status_document(
+            session, list_name, email, now=runtime.now(), keyring=runtime.keyring
+        )
 
 
 def events(app: Flask) -> list[dict[str, Any]]:

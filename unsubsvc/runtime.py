@@ -69,16 +69,16 @@ class Runtime:
     def with_base_url(self, base_url: str) -> Runtime:
         """Return a runtime whose links point at ``base_url`` (same engine and clock)."""
         settings = replace(self.settings, base_url=base_url.rstrip("/"))
-        return replace(self, settings=settings, minter=make_minter(settings))
+        return replace(self, settings=settings, minter=make_minter(settings, self.keyring))
 
     def dispose(self) -> None:
         """Close the engine's pooled connections (before a fork, or at the end of a test)."""
         self.engine.dispose()
 
 
-def make_minter(settings: Settings) -> LinkMinter:
-    """Return the link minter the settings describe."""
-    signer = TokenSigner(settings.secret_keys, max_age=settings.token_max_age)
+def make_minter(settings: Settings, keyring: Keyring) -> LinkMinter:
+    """Return the link minter the settings describe, signing with ``keyring``'s link keys."""
+    signer = TokenSigner(keyring, max_age=settings.token_max_age)
     return LinkMinter(signer=signer, base_url=settings.base_url, mailto=settings.mailto)
 
 
@@ -91,12 +91,13 @@ def build_runtime(settings: Settings | None = None, *, clock: Clock | None = Non
     database = engine.url.database
     on_disk = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
     gate = WriterGate(Path(database) if on_disk and database else None)
+    keyring = Keyring(settings.secret_keys)
     return Runtime(
         settings,
         engine,
         factory,
-        make_minter(settings),
-        Keyring(settings.secret_keys),
+        make_minter(settings, keyring),
+        keyring,
         clock or utcnow,
         gate,
     )

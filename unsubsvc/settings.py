@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from dotenv import dotenv_values, find_dotenv
 
 from unsubsvc.core.addresses import normalize_address
 from unsubsvc.core.errors import InvalidInput
+from unsubsvc.core.key_strength import MIN_ENTROPY_BITS, assess_key, generate_key
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,10 @@ def load_settings(
             raise ConfigError("UNSUBSVC_ENV=production needs UNSUBSVC_SECRET_KEY")
         if parts.scheme != "https":
             raise ConfigError("UNSUBSVC_ENV=production needs an https UNSUBSVC_BASE_URL")
-    if not keys:
+    if keys:
+        # After the https check: a production setup on http is refused for that first.
+        _check_key_strength(keys, production=mode == "production")
+    else:
         keys = (_development_key(instance_path),)
         generated = True
 
@@ -207,6 +210,33 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def _check_key_strength(keys: tuple[str, ...], *, production: bool) -> None:
+    """Refuse (production) or log (development, testing) every weak configured key.
+
+    An older rotation key counts as much as the newest: links signed with it
+    are still accepted, so it can be brute-forced from one and forge others.
+    The message says which key (by position) and why, never the key itself.
+    """
+    for position, key in enumerate(keys, start=1):
+        found = assess_key(key)
+        if found.strong:
+            continue
+        which = (
+            "UNSUBSVC_SECRET_KEY"
+            if len(keys) == 1
+            else f"UNSUBSVC_SECRET_KEY (key {position} of {len(keys)}, newest first)"
+        )
+        message = (
+            f"{which} is {found.explain()}: production needs random keys of at least "
+            f"{MIN_ENTROPY_BITS} bits. Make one with 'unsubsvc secret generate' and put it "
+            "first (UNSUBSVC_SECRET_KEY=new,old); drop any weak older key, even though "
+            "links signed with it then stop working"
+        )
+        if production:
+            raise ConfigError(message)
+        log.warning("%s (refused in production)", message)
+
+
 def _development_key(instance_path: Path) -> str:
     """Return a key generated once and kept in the instance folder (development only)."""
     path = instance_path / "secret_key"
@@ -215,7 +245,7 @@ def _development_key(instance_path: Path) -> str:
         if existing:
             return existing
         path.unlink()  # an empty file is a failed earlier write: make a new key
-    key = secrets.token_urlsafe(32)
+    key = generate_key()
     try:
         instance_path.mkdir(parents=True, exist_ok=True)
         # Write a private temporary file, then link it into place: the key file

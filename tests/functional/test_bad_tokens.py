@@ -20,6 +20,7 @@ from tests.helpers import (
     status,
     transaction,
 )
+from unsubsvc.core.keys import Keyring
 from unsubsvc.core.tokens import Purpose, TokenPayload, TokenSigner
 from unsubsvc.web.context import runtime_of
 
@@ -47,7 +48,7 @@ def variants(token: str) -> dict[str, str]:
         "random-bytes": secrets.token_urlsafe(48),
         "junk-10kb": "x" * 10_000,
         "dots": "....",
-        "other-key": TokenSigner(["some-other-key"]).sign(
+        "other-key": TokenSigner(Keyring(("some-other-key",))).sign(
             Purpose.UNSUBSCRIBE, TokenPayload(1, "AAAAAAAAAAAAAAAA")
         ),
     }

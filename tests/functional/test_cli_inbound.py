@@ -23,6 +23,7 @@ from tests.helpers import (
 )
 from unsubsvc.cli.inbound import EX_DATAERR, EX_NOUSER, EX_OK, EX_TEMPFAIL
 from unsubsvc.core.inbound import MAX_MESSAGE_SIZE
+from unsubsvc.core.keys import Keyring
 from unsubsvc.core.tokens import Purpose, TokenPayload, TokenSigner
 from unsubsvc.db.models import MailingList, Subscriber, Topic
 from unsubsvc.web.context import runtime_of
@@ -222,10 +223,10 @@ def test_junk_exits_65_and_changes_nothing(
     "forge",
     [
         lambda app: tampered(links_for(app).token),
-        lambda app: TokenSigner(["someone-elses-key"]).sign(
+        lambda app: TokenSigner(Keyring(("someone-elses-key",))).sign(
             Purpose.UNSUBSCRIBE, _payload(app), now=_now(app)
         ),
-        lambda app: TokenSigner(["test-secret-key-0123456789"]).sign(
+        lambda app: TokenSigner(Keyring(("test-secret-key-0123456789",))).sign(
             Purpose.PREFERENCES, _payload(app), now=_now(app)
         ),
     ],

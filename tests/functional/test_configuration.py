@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import re
 import runpy
+import secrets
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from tests.helpers import CommandRunner, links_for, make_list, path_of
+from tests.conftest import FakeClock
+from tests.helpers import CommandRunner, csrf_token, links_for, make_list, path_of, transaction
 from unsubsvc.runtime import build_runtime
+from unsubsvc.services import admin_users
 from unsubsvc.settings import ConfigError, load_settings
 from unsubsvc.web.app import create_app
 from unsubsvc.web.context import runtime_of
@@ -24,7 +28,7 @@ from unsubsvc.web.context import runtime_of
 ROOT = Path(__file__).resolve().parents[2]
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 #: Variables README names for the test suite itself, not for unsubsvc.
-TEST_ONLY = {"UNSUBSVC_TEST_DATABASE_URL", "UNSUBSVC_CHROMIUM"}
+TEST_ONLY = {"UNSUBSVC_TEST_DATABASE_URL", "UNSUBSVC_CHROMIUM", "UNSUBSVC_AUDIT_STRICT"}
 #: Read by deploy/gunicorn.conf.py, which README's deployment section points to.
 GUNICORN = {"UNSUBSVC_BIND", "UNSUBSVC_WORKERS", "UNSUBSVC_THREADS", "UNSUBSVC_TIMEOUT"}
 
@@ -304,3 +308,115 @@ def test_gunicorn_post_fork_gives_a_preloaded_worker_its_own_pool(
         server.cfg.preload_app = False
         config["post_fork"](server, None)
         assert calls == [False]  # nothing inherited, nothing to drop
+
+
+ADMIN_EMAIL = "ops@example.com"
+ADMIN_PASSWORD = "a long admin passphrase"
+
+
+def _signed_in_console(app: Flask, clock: FakeClock) -> Callable[[], int]:
+    """Create an admin, sign a browser in; return a function that GETs /admin's status."""
+    with transaction(app) as session:
+        admin_users.create_admin(session, ADMIN_EMAIL, ADMIN_PASSWORD, now=clock.now)
+    browser = app.test_client()
+    page = browser.get("/admin/login").get_data(as_text=True)
+    form = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf_token": csrf_token(page)}
+    assert browser.post("/admin/login", data=form).status_code == 303
+
+    def status() -> int:
+        with browser.get("/admin") as response:
+            return response.status_code
+
+    return status
+
+
+def test_admin_idle_timeout(
+    make_app: Callable[..., Flask], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UNSUBSVC_ADMIN_IDLE_TIMEOUT", "300")
+    status = _signed_in_console(make_app(), clock)
+    clock.advance(seconds=290)
+    assert status() == 200  # the default (1800 s) would allow far longer
+    clock.advance(seconds=301)
+    assert status() == 302  # five idle minutes end the session
+    monkeypatch.setenv("UNSUBSVC_ADMIN_IDLE_TIMEOUT", "0")
+    with pytest.raises(ConfigError, match="UNSUBSVC_ADMIN_IDLE_TIMEOUT"):
+        load_settings()
+
+
+def test_admin_session_max_age(
+    make_app: Callable[..., Flask], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UNSUBSVC_ADMIN_SESSION_MAX_AGE", "3600")
+    status = _signed_in_console(make_app(), clock)
+    for _ in range(3):  # active all along: a page every 20 minutes, under the idle timeout
+        clock.advance(minutes=20)
+        assert status() == 200
+    clock.advance(minutes=1)
+    assert status() == 302  # an hour after sign-in, however active (default: 12 hours)
+    monkeypatch.setenv("UNSUBSVC_ADMIN_SESSION_MAX_AGE", "a day")
+    with pytest.raises(ConfigError, match="UNSUBSVC_ADMIN_SESSION_MAX_AGE"):
+        load_settings()
+
+
+def test_ratelimit_storage_url(
+    fresh_app: Callable[[], Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """memory:// (the default) counts per app; a shared redis:// counts across servers."""
+    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"
+
+    def junk(app: Flask) -> int:
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        return client.get(f"/u/{secrets.token_urlsafe(40)}").status_code
+
+    first, second = fresh_app(), fresh_app()
+    assert [junk(first) for _ in range(60)] == [400] * 60
+    assert junk(first) == 429
+    assert junk(second) == 400  # memory://: each app its own count
+
+    monkeypatch.setenv("UNSUBSVC_RATELIMIT_STORAGE_URL", "redis://127.0.0.1:6379/0")
+    first, second = fresh_app(), fresh_app()
+    assert [junk(first) for _ in range(60)] == [400] * 60
+    assert junk(second) == 429  # the same Redis: one count for both servers
+
+    monkeypatch.setenv("UNSUBSVC_RATELIMIT_STORAGE_URL", "nosuch://x")
+    with pytest.raises(Exception, match="nosuch"):
+        fresh_app()
+
+
+def test_webhook_allow_private(
+    monkeypatch: pytest.MonkeyPatch, fresh_app: Callable[[], Flask]
+) -> None:
+    """UNSUBSVC_WEBHOOK_ALLOW_PRIVATE=1 lets a webhook reach loopback; off by default."""
+    app = fresh_app()
+    refused = CommandRunner(runtime_of(app)).invoke(
+        args=["webhooks", "add", "http://127.0.0.1:9/hook"]
+    )
+    assert refused.exit_code == 1 and "loopback" in refused.output
+    monkeypatch.setenv("UNSUBSVC_WEBHOOK_ALLOW_PRIVATE", "1")
+    app = fresh_app()
+    added = CommandRunner(runtime_of(app)).invoke(
+        args=["webhooks", "add", "http://127.0.0.1:9/hook"]
+    )
+    assert added.exit_code == 0, added.output
+    monkeypatch.setenv("UNSUBSVC_WEBHOOK_ALLOW_PRIVATE", "maybe")
+    with pytest.raises(ConfigError, match="UNSUBSVC_WEBHOOK_ALLOW_PRIVATE"):
+        load_settings()
+
+
+def test_webhook_max_endpoints(
+    monkeypatch: pytest.MonkeyPatch, fresh_app: Callable[[], Flask]
+) -> None:
+    """UNSUBSVC_WEBHOOK_MAX_ENDPOINTS bounds active endpoints (default 10); above 0."""
+    assert load_settings().webhook_max_endpoints == 10
+    monkeypatch.setenv("UNSUBSVC_WEBHOOK_ALLOW_PRIVATE", "1")
+    monkeypatch.setenv("UNSUBSVC_WEBHOOK_MAX_ENDPOINTS", "1")
+    runner = CommandRunner(runtime_of(fresh_app()))
+    assert runner.invoke(args=["webhooks", "add", "http://127.0.0.1:9/a"]).exit_code == 0
+    refused = runner.invoke(args=["webhooks", "add", "http://127.0.0.1:9/b"])
+    assert refused.exit_code == 1
+    assert "UNSUBSVC_WEBHOOK_MAX_ENDPOINTS=1" in refused.output
+    monkeypatch.setenv("UNSUBSVC_WEBHOOK_MAX_ENDPOINTS", "0")
+    with pytest.raises(ConfigError, match="UNSUBSVC_WEBHOOK_MAX_ENDPOINTS"):
+        load_settings()

@@ -51,6 +51,8 @@ EXAMPLES = 40
 def test_api_conforms_to_its_document(app: Flask, api: ApiClient) -> None:
     """Schemathesis over every operation: no 5xx, and every answer (errors included)
     matches the documented status codes, content type and schema."""
+    # Schemathesis sends a wrong key with every case: the failed-key limit is not under test.
+    app.config["RATELIMIT_ENABLED"] = False
     make_list(app)
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     operations = []

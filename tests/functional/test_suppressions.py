@@ -117,8 +117,11 @@ def test_changes_to_one_address_keep_their_order_when_transaction_ids_do_not(
     now = runtime.clock()
     with runtime.unit_of_work() as session:
         news = lists.get_list(session, "news")
-        senders.unsubscribe_address(session, news, "x@example.com", now=now)
-        senders.resubscribe_address(session, news, "x@example.com", now=now, reason="test")
+        keys = runtime.keyring
+        senders.unsubscribe_address(session, news, "x@example.com", now=now, keyring=keys)
+        senders.resubscribe_address(
+            session, news, "x@example.com", now=now, keyring=keys, reason="test"
+        )
     start = api.get("/suppressions").json["next_cursor"]
 
     early = runtime.session_factory()
@@ -126,13 +129,18 @@ def test_changes_to_one_address_keep_their_order_when_transaction_ids_do_not(
         early.execute(sa.text("SELECT pg_current_xact_id()"))  # takes its id now
         with runtime.unit_of_work() as late:
             senders.unsubscribe_address(
-                late, lists.get_list(late, "news"), "x@example.com", now=now
+                late, lists.get_list(late, "news"), "x@example.com", now=now, keyring=keys
             )
         held = api.get("/suppressions", query_string={"cursor": start}).json
         assert held["changes"] == []  # early may still commit below late's key
         assert held["next_cursor"] == start
         senders.resubscribe_address(
-            early, lists.get_list(early, "news"), "x@example.com", now=now, reason="test"
+            early,
+            lists.get_list(early, "news"),
+            "x@example.com",
+            now=now,
+            keyring=keys,
+            reason="test",
         )
         early.commit()
     finally:

@@ -23,7 +23,9 @@ from tests.functional.test_webhooks import (
     Receiver,
     add_hook,
     attempts,
+    deliver_from,
     event_ids,
+    http_post,
     one_click,
     outbox,
     resubscribe,
@@ -37,11 +39,11 @@ from unsubsvc.services.webhooks import (
     Outcome,
     PurgeStats,
     claim,
-    deliver_due,
-    http_post,
+    disable_endpoint,
     list_endpoints,
     purge_delivered,
     record,
+    url_policy,
 )
 from unsubsvc.settings import ConfigError, load_settings
 from unsubsvc.web.context import runtime_of
@@ -95,6 +97,12 @@ class HangingReceiver:
 
 
 @pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    """An app whose webhooks may reach the receivers on 127.0.0.1."""
+    return make_app(webhook_allow_private=True)
+
+
+@pytest.fixture
 def good() -> Iterator[Receiver]:
     server = Receiver()
     server.start()
@@ -114,7 +122,7 @@ def hanging() -> Iterator[HangingReceiver]:
 
 
 def deliver(app: Flask, clock: Callable[[], datetime], **kwargs: Any) -> DeliveryStats:
-    return deliver_due(runtime_of(app).unit_of_work, now=clock, **kwargs)
+    return deliver_from(app, clock, **kwargs)
 
 
 def webhook_row(app: Flask, webhook_id: int) -> tuple[datetime | None, datetime | None]:
@@ -162,6 +170,8 @@ def test_two_deliverers_a_hanging_endpoint_never_delays_the_good_one(
             with Deliverer(
                 runtime_of(app).unit_of_work,
                 clock=live,
+                keyring=runtime_of(app).keyring,
+                policy=url_policy(runtime_of(app).settings),
                 owner=name,
                 stop=stop.is_set,
                 timeout=HANG_TIMEOUT,
@@ -266,17 +276,16 @@ def test_a_stale_owner_cannot_record_after_its_lease_was_taken_over(
     make_list(app)
     add_hook(app, good.url)
     one_click(app, ANN)
-    transactions = runtime_of(app).unit_of_work
     other: list[DeliveryStats] = []
 
     def stalled_post(url: str, body: bytes, headers: dict[str, str]) -> int:
         # This deliverer stalls past its lease; another takes the row over meanwhile.
         clock.advance(seconds=61)
-        other.append(deliver_due(transactions, now=clock, owner="second"))
+        other.append(deliver_from(app, clock, owner="second"))
         clock.advance(seconds=1)
         return http_post(url, body, headers)
 
-    first = deliver_due(transactions, post=stalled_post, now=clock, owner="first")
+    first = deliver_from(app, clock, post=stalled_post, owner="first")
 
     assert other == [DeliveryStats(attempted=1, delivered=1)]
     assert first == DeliveryStats(attempted=1, lost=1)
@@ -316,7 +325,13 @@ def test_a_post_starts_only_while_the_lease_outlasts_the_timeout(
 
 def test_a_lease_shorter_than_the_timeout_is_refused(app: Flask) -> None:
     with pytest.raises(ValueError, match="outlast"):
-        Deliverer(runtime_of(app).unit_of_work, clock=lambda: datetime.now(), timeout=60)
+        Deliverer(
+            runtime_of(app).unit_of_work,
+            clock=lambda: datetime.now(),
+            keyring=runtime_of(app).keyring,
+            policy=url_policy(runtime_of(app).settings),
+            timeout=60,
+        )
     runner = CommandRunner(runtime_of(app))
     result = runner.invoke(args=["webhooks", "deliver", "--once", "--timeout", "5", "--lease", "5"])
     assert result.exit_code == 2
@@ -432,6 +447,33 @@ def test_purge_removes_only_delivered_rows_past_the_retention_with_their_attempt
     assert attempts(app, ann.id) == attempts(app, bob.id) == []
 
 
+def test_purge_drops_every_row_of_an_endpoint_disabled_longer_than_the_retention(
+    app: Flask, clock: FakeClock, good: Receiver
+) -> None:
+    """Undelivered rows (each with an address) go once their endpoint was disabled that long."""
+    make_list(app)
+    gone_id, _ = add_hook(app, good.url)
+    kept_id, _ = add_hook(app, good.url + "&kept=1")
+    good.status = 503  # nothing is accepted: every row stays owed
+    for email in (ANN, BOB):
+        one_click(app, email)
+    assert deliver(app, clock) == DeliveryStats(attempted=4, failed=4)
+    with transaction(app) as session:
+        disable_endpoint(session, gone_id, now=clock.now)
+    assert len(outbox(app)) == 4 and count(app, WebhookAttempt) == 4
+
+    clock.advance(days=30)  # disabled exactly 30 days ago: not yet
+    with transaction(app) as session:
+        assert purge_delivered(session, now=clock.now, retention_days=30) == PurgeStats(0, 0)
+    clock.advance(seconds=1)
+    with transaction(app) as session:
+        stats = purge_delivered(session, now=clock.now, retention_days=30)
+
+    assert stats == PurgeStats(deliveries=2, attempts=2)
+    assert {row.webhook_id for row in outbox(app)} == {kept_id}  # the active one's are owed
+    assert all(row.delivered_at is None for row in outbox(app))
+
+
 def test_purge_goes_in_chunks(app: Flask, clock: FakeClock, good: Receiver) -> None:
     make_list(app)
     add_hook(app, good.url)
@@ -448,7 +490,7 @@ def test_purge_goes_in_chunks(app: Flask, clock: FakeClock, good: Receiver) -> N
 def test_cli_purge_follows_the_retention_setting(
     make_app: Callable[..., Flask], clock: FakeClock, good: Receiver
 ) -> None:
-    app = make_app(webhook_retention_days=2)
+    app = make_app(webhook_retention_days=2, webhook_allow_private=True)
     make_list(app)
     add_hook(app, good.url)
     one_click(app, ANN)
@@ -491,8 +533,11 @@ def test_the_retention_setting(
 
 
 @pytest.mark.slow
-def test_the_deliverer_loop_purges_old_rows(app: Flask, clock: FakeClock, good: Receiver) -> None:
+def test_the_deliverer_loop_purges_old_rows(
+    app: Flask, clock: FakeClock, good: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``webhooks deliver`` in a child process on the real clock, months after the fixed time."""
+    monkeypatch.setenv("UNSUBSVC_WEBHOOK_ALLOW_PRIVATE", "1")  # the receiver is on loopback
     make_list(app)
     add_hook(app, good.url)
     one_click(app, ANN)

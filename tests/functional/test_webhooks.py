@@ -1,4 +1,8 @@
-"""Outgoing webhooks against a real HTTP receiver on 127.0.0.1: signed, retried, in order."""
+"""Outgoing webhooks against a real HTTP receiver on 127.0.0.1: signed, retried, in order.
+
+The receivers listen on loopback, so these apps allow private addresses
+(UNSUBSVC_WEBHOOK_ALLOW_PRIVATE); test_webhook_safety checks what is refused without.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from tests.helpers import CommandRunner, links_for, make_list, path_of, transact
 from unsubsvc.cli import webhooks as cli_webhooks
 from unsubsvc.core.errors import InvalidInput, NotFound
 from unsubsvc.core.events import Channel
+from unsubsvc.core.network import UrlPolicy
 from unsubsvc.core.tokens import Purpose
 from unsubsvc.core.webhooks import verify
 from unsubsvc.db.models import Event, WebhookAttempt, WebhookDelivery
@@ -33,15 +38,29 @@ from unsubsvc.services.webhooks import (
     add_endpoint,
     deliver_due,
     disable_endpoint,
-    http_post,
     list_endpoints,
+    url_policy,
 )
+from unsubsvc.services.webhooks import http_post as strict_post
 from unsubsvc.web.context import runtime_of
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
+#: The receivers are on 127.0.0.1: tests, as labs, allow private addresses.
+LAB = UrlPolicy(https_only=False, allow_private=True)
 ANN = "ann@example.com"
 BOB = "bob@example.com"
 CAROL = "carol@example.com"
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    """An app whose webhooks may reach the receivers on 127.0.0.1."""
+    return make_app(webhook_allow_private=True)
+
+
+def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """``services.webhooks.http_post`` allowed to reach loopback, as the apps here are."""
+    return strict_post(url, body, headers, policy=LAB)
 
 
 # --- a real receiver --------------------------------------------------------------------------
@@ -168,13 +187,30 @@ def resubscribe(app: Flask, email: str) -> None:
 
 
 def add_hook(app: Flask, url: str) -> tuple[int, str]:
+    """Register ``url`` under the app's settings; return its id and secret."""
+    rt = runtime_of(app)
     with transaction(app) as session:
-        webhook, secret = add_endpoint(session, url, now=runtime_of(app).now())
+        webhook, secret = add_endpoint(
+            session,
+            url,
+            now=rt.now(),
+            keyring=rt.keyring,
+            policy=url_policy(rt.settings),
+            max_endpoints=rt.settings.webhook_max_endpoints,
+        )
         return webhook.id, secret
 
 
+def deliver_from(app: Flask, clock: Callable[[], datetime], **kwargs: Any) -> DeliveryStats:
+    """Run ``deliver_due`` with the app's keys and URL policy."""
+    rt = runtime_of(app)
+    kwargs.setdefault("keyring", rt.keyring)
+    kwargs.setdefault("policy", url_policy(rt.settings))
+    return deliver_due(rt.unit_of_work, now=clock, **kwargs)
+
+
 def deliver(app: Flask, clock: FakeClock, **kwargs: Any) -> DeliveryStats:
-    return deliver_due(runtime_of(app).unit_of_work, now=clock, **kwargs)
+    return deliver_from(app, clock, **kwargs)
 
 
 def outbox(app: Flask) -> list[WebhookDelivery]:
@@ -478,8 +514,8 @@ def test_a_disabled_endpoint_gets_nothing_new(
     ],
 )
 def test_add_endpoint_refuses_what_is_not_an_http_url(app: Flask, url: str) -> None:
-    with transaction(app) as session, pytest.raises(InvalidInput):
-        add_endpoint(session, url, now=runtime_of(app).now())
+    with pytest.raises(InvalidInput):
+        add_hook(app, url)
 
 
 # --- (e) the command line ---------------------------------------------------------------------
@@ -592,9 +628,10 @@ def test_serve_runs_the_deliverer_alongside_only_when_asked(
 
 @pytest.mark.slow
 def test_spawned_deliverer_sends_and_stops_on_sigterm(
-    app: Flask, clock: FakeClock, receiver: Receiver
+    app: Flask, clock: FakeClock, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``python -m unsubsvc.cli webhooks deliver`` in a child process, on the real clock."""
+    monkeypatch.setenv("UNSUBSVC_WEBHOOK_ALLOW_PRIVATE", "1")  # the receiver is on loopback
     make_list(app)
     _, secret = add_hook(app, receiver.url)
     one_click(app, ANN)  # due at the fake clock's time, which is in the past
@@ -628,7 +665,7 @@ def test_a_post_that_raises_leaves_the_row_pending_with_the_error(
         raise ConnectionResetError(104, "Connection reset by peer")
 
     # a fixed time works too
-    stats = deliver_due(runtime_of(app).unit_of_work, post=broken, now=clock.now)
+    stats = deliver_from(app, clock, post=broken)
 
     assert stats == DeliveryStats(attempted=1, delivered=0, failed=1)
     [row] = outbox(app)
@@ -664,7 +701,7 @@ def test_http_post_returns_the_status_code(receiver: Receiver, status: int) -> N
 
 def test_http_post_refuses_other_schemes() -> None:
     with pytest.raises(ValueError, match="non-HTTP"):
-        http_post("file:///etc/passwd", b"{}", {})
+        strict_post("file:///etc/passwd", b"{}", {})
 
 
 # --- concurrency ------------------------------------------------------------------------------
@@ -701,15 +738,13 @@ def test_two_deliverers_never_send_a_row_twice(
     one_click(app, BOB)
     meanwhile: list[DeliveryStats] = []
 
-    transactions = runtime_of(app).unit_of_work
-
     def post_while_another_runs(url: str, body: bytes, headers: dict[str, str]) -> int:
         if not meanwhile:  # Ann's first row is leased by the outer run right now
-            meanwhile.append(deliver_due(transactions, now=clock))
+            meanwhile.append(deliver_from(app, clock))
         return http_post(url, body, headers)
 
     # One row claimed at a time, so that Bob's row is left for the other deliverer.
-    first = deliver_due(transactions, post=post_while_another_runs, now=clock, batch=1)
+    first = deliver_from(app, clock, post=post_while_another_runs, batch=1)
 
     assert meanwhile == [DeliveryStats(attempted=1, delivered=1, failed=0)]  # Bob's only
     assert first == DeliveryStats(attempted=2, delivered=2, failed=0)  # Ann's two

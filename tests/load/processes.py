@@ -301,12 +301,18 @@ def mint_tokens(env: dict[str, str], count: int) -> dict[str, str]:
         now = runtime.now()
         with runtime.unit_of_work() as session:
             links = batch_links(
-                session, runtime.minter, get_list(session, LIST_NAME), recipients, now=now
+                session,
+                runtime.minter,
+                get_list(session, LIST_NAME),
+                recipients,
+                now=now,
+                keyring=runtime.keyring,
             )
         signer = runtime.minter.signer
         return {
             link.token: signer.verify(Purpose.UNSUBSCRIBE, link.token, now=now).subscriber
             for link in links
+            if link is not None  # None: an erased address (none here)
         }
     finally:
         runtime.dispose()

@@ -25,11 +25,12 @@ from unsubsvc.core.headers import (
     preferences_url,
     unsubscribe_url,
 )
+from unsubsvc.core.keys import Keyring
 from unsubsvc.core.tokens import Purpose, TokenPayload, TokenSigner
 from unsubsvc.services.links import LinkMinter, RecipientLinks
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-TOKEN = TokenSigner(["header-test-key"]).sign(
+TOKEN = TokenSigner(Keyring(("header-test-key",))).sign(
     Purpose.UNSUBSCRIBE,
     TokenPayload(list_id=7, subscriber="Xy3_-AbCdEfGh012", topic_id=3, campaign_id=42),
     now=NOW,
@@ -511,7 +512,7 @@ def test_one_click_headers_check_the_prefixes_once(base_url: str, mailbox: str |
 
 # --- LinkMinter ---------------------------------------------------------------------------
 
-MINTER_SIGNER = TokenSigner(["minter-key"])
+MINTER_SIGNER = TokenSigner(Keyring(("minter-key",)))
 
 
 @pytest.mark.parametrize(

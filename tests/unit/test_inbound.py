@@ -15,10 +15,11 @@ from tests.unit.test_pure_core import FORBIDDEN, loaded_after_import
 from unsubsvc.core import inbound
 from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.inbound import MAX_MESSAGE_SIZE, UnreadableMessage, find_token
+from unsubsvc.core.keys import Keyring
 from unsubsvc.core.tokens import Purpose, TokenPayload, TokenSigner
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-SIGNER = TokenSigner(["inbound-test-key"])
+SIGNER = TokenSigner(Keyring(("inbound-test-key",)))
 #: Every field filled in: a topic and a campaign.
 TOKEN = SIGNER.sign(
     Purpose.UNSUBSCRIBE,

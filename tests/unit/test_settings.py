@@ -18,9 +18,11 @@ from unsubsvc.settings import (
     normalize_database_url,
 )
 
+#: Production refuses weak keys: this one is `openssl rand -hex 32`'s shape (256 bits).
+PRODUCTION_KEY = "3f1c9a7be4d2086f5a1e9c3b7d2f4a6081c5e9b3d7f1a2c4e6b8d0f2a4c6e8b1"
 PRODUCTION_OK = {
     "UNSUBSVC_ENV": "production",
-    "UNSUBSVC_SECRET_KEY": "prod-key-0123456789",
+    "UNSUBSVC_SECRET_KEY": PRODUCTION_KEY,
     "UNSUBSVC_BASE_URL": "https://unsub.example.com",
 }
 
@@ -168,7 +170,7 @@ def test_production_with_https_and_key(instance: Path) -> None:
     settings = load_settings(instance, PRODUCTION_OK)
     assert settings.production is True
     assert settings.env == "production"
-    assert settings.secret_keys == ("prod-key-0123456789",)
+    assert settings.secret_keys == (PRODUCTION_KEY,)
     assert settings.base_url == "https://unsub.example.com"
     assert settings.generated_secret is False
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 
 import click
 
 from unsubsvc.cli.common import now, session, unit_of_work
-from unsubsvc.services import admin_users
+from unsubsvc.services import admin_users, audit
 
 
 @click.group("admin")
@@ -52,6 +53,10 @@ def list_command() -> None:
                     if admin.last_login_at
                     else None,
                     "disabled_at": admin.disabled_at.isoformat() if admin.disabled_at else None,
+                    "failed_logins": admin.failed_logins,
+                    "locked_until": admin.locked_until.isoformat()
+                    if admin.locked_until and admin.locked_until > now()
+                    else None,
                 }
             )
         )
@@ -64,6 +69,25 @@ def disable(email: str) -> None:
     """Disable the account for EMAIL: it can no longer sign in, and open sessions end."""
     admin = admin_users.disable_admin(session(), email, now=now())
     click.echo(f"Disabled admin {admin.email}.", err=True)
+
+
+@admin_group.command("revoke-sessions")
+@click.argument("email")
+@unit_of_work
+def revoke_sessions(email: str) -> None:
+    """End every open console session of EMAIL at once (a lost laptop, a leaked cookie)."""
+    ended = admin_users.revoke_sessions(
+        session(), email, now=now(), actor_kind=audit.CLI, actor=_operator(), client="cli"
+    )
+    click.echo(f"Ended {ended} session{'' if ended == 1 else 's'} of {email}.", err=True)
+
+
+def _operator() -> str | None:
+    """Return the operating-system user running the command, for the audit log."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no USER/LOGNAME and no passwd entry (some containers)
+        return None
 
 
 COMMANDS: tuple[click.Command, ...] = (admin_group,)

@@ -9,6 +9,8 @@ returns, and rolls it back if it fails.
 from __future__ import annotations
 
 import functools
+import getpass
+import socket
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from unsubsvc.core.errors import UnsubsvcError
 from unsubsvc.runtime import Runtime, build_runtime
+from unsubsvc.services import audit
 from unsubsvc.services.links import LinkMinter
 from unsubsvc.settings import ConfigError
 
@@ -57,6 +60,7 @@ def session() -> Session:
     current: Session | None = meta.get(_SESSION)
     if current is None:
         current = runtime().session_factory()
+        audit.watch_writes(current)  # read-only commands are not audited
         meta[_SESSION] = current
     return current
 
@@ -86,6 +90,8 @@ def unit_of_work(func: F) -> F:
             result = func(*args, **kwargs)
             current: Session | None = meta.get(_SESSION)
             if current is not None:
+                if audit.wrote(current):
+                    _record_command(current)
                 current.commit()
             return result
         except UnsubsvcError as exc:
@@ -98,6 +104,28 @@ def unit_of_work(func: F) -> F:
                 opened.close()  # rolls back whatever was not committed
 
     return wrapper  # type: ignore[return-value]
+
+
+def _record_command(current: Session) -> None:
+    """Append the command that changed something to the audit log; it commits with the change."""
+    context = click.get_current_context()
+    names = []
+    step: click.Context | None = context
+    while step is not None and step.parent is not None:  # the root is the program itself
+        names.append(step.info_name or step.command.name or "?")
+        step = step.parent
+    try:
+        user: str | None = getpass.getuser()
+    except (OSError, KeyError):  # no USER/LOGNAME and no passwd entry (some containers)
+        user = None
+    audit.record_command(
+        current,
+        now=now(),
+        path=" ".join(reversed(names)),
+        parameters=context.params,
+        user=user,
+        host=socket.gethostname(),
+    )
 
 
 def database_problem(exc: OperationalError | ProgrammingError) -> str:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from unsubsvc.cli.common import minter, now, session, unit_of_work
+from unsubsvc.cli.common import minter, now, runtime, session, unit_of_work
 from unsubsvc.services import lists as list_service
 from unsubsvc.services.links import RecipientLinks, recipient_links
 from unsubsvc.services.status import status_document
@@ -79,7 +79,14 @@ def list_show(name: str) -> None:
 
 def _links(list_name: str, email: str, campaign: str | None, topic: str | None) -> RecipientLinks:
     return recipient_links(
-        session(), minter(), list_name, email, now=now(), campaign=campaign, topic=topic
+        session(),
+        minter(),
+        list_name,
+        email,
+        now=now(),
+        keyring=runtime().keyring,
+        campaign=campaign,
+        topic=topic,
     )
 
 
@@ -121,4 +128,5 @@ def link_command(list_name: str, email: str, campaign: str | None) -> None:
 @unit_of_work
 def status_command(list_name: str, email: str) -> None:
     """Print a recipient's state on a list as JSON."""
-    click.echo(json.dumps(status_document(session(), list_name, email, now=now())))
+    document = status_document(session(), list_name, email, now=now(), keyring=runtime().keyring)
+    click.echo(json.dumps(document))

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 import click
 
-from unsubsvc.cli.common import minter, now, session, unit_of_work
+from unsubsvc.cli.common import minter, now, runtime, session, unit_of_work
 from unsubsvc.core import dkim_signing
 from unsubsvc.core.addresses import normalize_address
 from unsubsvc.core.dkim_signing import ALGORITHMS, Algorithm
@@ -59,7 +59,9 @@ class _Signing:
     def sign(self, message: bytes, address: str) -> bytes:
         """Return ``message`` with the recipient's headers and every signature added."""
         links = recipient_links(
-            session(), minter(), self.mailing_list, address, now=now(), campaign=self.campaign
+            session(), minter(), self.mailing_list, address, now=now(),
+            campaign=self.campaign,
+            keyring=runtime().keyring,
         )
         headers = list(links.headers)
         if not dkim_signing.header_values(message, dkim_signing.LIST_ID):

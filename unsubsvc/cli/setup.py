@@ -10,10 +10,11 @@ from pathlib import Path
 
 import click
 
-from unsubsvc.cli.common import runtime, unit_of_work
+from unsubsvc.cli.common import runtime, session, unit_of_work
 from unsubsvc.core.errors import Conflict
 from unsubsvc.db.migrate import upgrade
 from unsubsvc.services import lists as list_service
+from unsubsvc.services import webhooks as webhook_service
 from unsubsvc.services.demo_data import generate_history
 from unsubsvc.services.links import recipient_links
 
@@ -21,8 +22,14 @@ from unsubsvc.services.links import recipient_links
 @click.command("init")
 @unit_of_work
 def init_command() -> None:
-    """Create the database schema, or upgrade it to the newest version (safe to repeat)."""
+    """Create the database schema, or upgrade it to the newest version (safe to repeat).
+
+    Then encrypt any webhook secret stored in plaintext or under an older key.
+    """
     upgrade(runtime().engine)
+    sealed = webhook_service.encrypt_stored_secrets(session(), runtime().keyring)
+    if sealed.resealed or sealed.unreadable:
+        click.echo(f"Webhooks: {sealed}.", err=True)
     click.echo("Database is ready.", err=True)
 
 
@@ -99,7 +106,9 @@ def demo_command(host: str, port: int, then_serve: bool, campaigns: int, recipie
                     err=True,
                 )
         links = recipient_links(
-            db, demo.minter, "newsletter", "ann@example.com", now=demo.now(), campaign="demo-1"
+            db, demo.minter, "newsletter", "ann@example.com", now=demo.now(),
+            campaign="demo-1",
+            keyring=demo.keyring,
         )
     command = command_path()
     click.echo(

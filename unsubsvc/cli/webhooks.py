@@ -38,8 +38,20 @@ def webhooks_group() -> None:
 @click.argument("url")
 @unit_of_work
 def webhooks_add(url: str) -> None:
-    """Send every future change to URL; print its id and signing secret (shown only once)."""
-    webhook, secret = svc.add_endpoint(session(), url, now=now())
+    """Send every future change to URL; print its id and signing secret (shown only once).
+
+    URL must reach a public address (https in production); at most
+    UNSUBSVC_WEBHOOK_MAX_ENDPOINTS endpoints may be active.
+    """
+    settings = runtime().settings
+    webhook, secret = svc.add_endpoint(
+        session(),
+        url,
+        now=now(),
+        keyring=runtime().keyring,
+        policy=svc.url_policy(settings),
+        max_endpoints=settings.webhook_max_endpoints,
+    )
     click.echo(json.dumps({"id": webhook.id, "url": webhook.url, "secret": secret}))
     click.echo(
         "Store the secret now: it is not shown again. Receivers check the "
@@ -126,11 +138,14 @@ def webhooks_deliver(
         raise click.BadParameter("must be longer than --timeout", param_hint="--lease")
     # Claims and results are short transactions of their own; none is open during a POST.
     transactions, clock = runtime().unit_of_work, runtime().clock
+    keyring, policy = runtime().keyring, svc.url_policy(runtime().settings)
 
     def deliverer(stop: Callable[[], bool] | None = None) -> svc.Deliverer:
         return svc.Deliverer(
             transactions,
             clock=clock,
+            keyring=keyring,
+            policy=policy,
             stop=stop,
             batch=batch,
             workers=workers,

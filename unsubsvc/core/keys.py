@@ -52,14 +52,19 @@ def derive_key(secret: str | bytes, purpose: KeyPurpose) -> bytes:
 class Keyring:
     """The configured secrets (newest first) and every key derived from them."""
 
-    secrets: tuple[str, ...]
+    #: Out of the repr, like the derived keys: a repr ends up in logs and tracebacks.
+    secrets: tuple[str, ...] = field(repr=False)
     _keys: dict[KeyPurpose, tuple[bytes, ...]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
 
     def __post_init__(self) -> None:
-        if not self.secrets:
-            raise ValueError("at least one secret is required")
+        if isinstance(self.secrets, str | bytes):
+            # Keyring("secret") would otherwise be six one-letter secrets.
+            raise TypeError("secrets is a sequence of secrets, not one secret")
+        object.__setattr__(self, "secrets", tuple(self.secrets))
+        if not self.secrets or not all(self.secrets):
+            raise ValueError("at least one secret key is required, and none may be empty")
         for purpose in KeyPurpose:
             self._keys[purpose] = tuple(derive_key(s, purpose) for s in self.secrets)
 

@@ -8,6 +8,14 @@ is signed, not encrypted. The payload is plain text rather than base64-encoded
 JSON, which keeps a token near 75 characters, short enough for any URI and
 mail client.
 
+The itsdangerous secret is not the configured secret but the key derived
+from it for the token's purpose (``core.keys``: unsubscribe links and
+preference links each have their own), so a signature in a public link tells
+nothing about the key of the admin session cookie. Tokens signed before that
+change, with itsdangerous over the configured secret itself, still verify:
+each configured secret is also tried the old way, after every derived key.
+New tokens are never signed the old way.
+
 Signing and verifying run once per recipient of a bulk send, so the HMAC work
 is done here rather than through a new ``TimestampSigner`` per call: each
 purpose's key is derived once per secret (itsdangerous's own ``derive_key``),
@@ -24,7 +32,6 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -34,6 +41,7 @@ from typing import Protocol
 from itsdangerous import Signer
 
 from unsubsvc.core.errors import InvalidToken
+from unsubsvc.core.keys import KeyPurpose, Keyring
 
 #: Anything longer than this is not one of our tokens; refuse it before hashing.
 MAX_TOKEN_LENGTH = 256
@@ -76,6 +84,17 @@ class Purpose(StrEnum):
     @property
     def salt(self) -> str:
         return f"unsubsvc.{self.value}.v1"
+
+    @property
+    def key_purpose(self) -> KeyPurpose:
+        """Return the keyring purpose whose derived keys sign these tokens."""
+        return _KEY_PURPOSES[self]
+
+
+_KEY_PURPOSES = {
+    Purpose.UNSUBSCRIBE: KeyPurpose.UNSUBSCRIBE_LINKS,
+    Purpose.PREFERENCES: KeyPurpose.PREFERENCE_LINKS,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,25 +182,27 @@ class _Mac:
 
 
 class TokenSigner:
-    """Mint and verify tokens with a list of keys, newest first.
+    """Mint and verify tokens with a keyring's keys for each purpose, newest first.
 
-    New tokens are signed with the first key; a token signed with any listed
-    key verifies, so a key can be rotated without breaking mail already sent.
-    Tokens do not expire unless ``max_age`` (seconds) is given: a link in a
-    year-old message must still unsubscribe.
+    New tokens are signed with the purpose's current derived key; a token
+    signed with any of its derived keys verifies, so a secret can be rotated
+    without breaking mail already sent, and so does a token signed the legacy
+    way, with a configured secret itself. Tokens do not expire unless
+    ``max_age`` (seconds) is given: a link in a year-old message must still
+    unsubscribe.
     """
 
-    def __init__(self, secret_keys: Sequence[str | bytes], *, max_age: int | None = None) -> None:
-        if isinstance(secret_keys, str | bytes):
-            raise TypeError("secret_keys is a sequence of keys, not one key")
-        keys = [k for k in secret_keys if k]
-        if not keys:
-            raise ValueError("at least one secret key is required")
+    def __init__(self, keyring: Keyring, *, max_age: int | None = None) -> None:
+        if not isinstance(keyring, Keyring):
+            raise TypeError("TokenSigner takes a Keyring (unsubsvc.core.keys), not raw secrets")
         self.max_age = max_age
-        # Newest first: the first MAC signs, and verification tries them in order,
-        # as itsdangerous does with its keys listed oldest first.
+        # Verification tries the derived keys newest first (the current one
+        # first: nearly every token was signed with it), then the legacy keys.
         self._macs: dict[Purpose, tuple[_Mac, ...]] = {
-            purpose: tuple(_Mac.for_key(_derive_key(key, purpose.salt)) for key in keys)
+            purpose: tuple(
+                _Mac.for_key(_derive_key(key, purpose.salt))
+                for key in _itsdangerous_keys(keyring, purpose)
+            )
             for purpose in Purpose
         }
         self._unsubscribe = self._macs[Purpose.UNSUBSCRIBE][0]
@@ -194,7 +215,8 @@ class TokenSigner:
     def sign(self, purpose: Purpose, payload: TokenPayload, *, now: datetime | None = None) -> str:
         """Return a URL-safe token for ``payload``."""
         value = f"{payload.encode()}.{self._timestamp(now)}"
-        return f"{value}.{self._macs[purpose][0].signature(value.encode('ascii'))}"
+        mac = self._unsubscribe if purpose is Purpose.UNSUBSCRIBE else self._preferences
+        return f"{value}.{mac.signature(value.encode('ascii'))}"
 
     def sign_recipient(
         self, payload: TokenPayload, *, now: datetime | None = None
@@ -254,6 +276,15 @@ class TokenSigner:
             text = _b64encode(seconds.to_bytes((seconds.bit_length() + 7) // 8, "big"))
         self._stamp = (now, seconds, text)
         return text
+
+
+def _itsdangerous_keys(keyring: Keyring, purpose: Purpose) -> tuple[str | bytes, ...]:
+    """Return the itsdangerous secrets for ``purpose`` in the order verification tries them.
+
+    The purpose's derived keys, newest first (the first signs), then the configured
+    secrets themselves, only to verify the links mailed before keys were derived.
+    """
+    return (*keyring.keys(purpose.key_purpose), *keyring.secrets)
 
 
 def _derive_key(secret: str | bytes, salt: str) -> bytes:

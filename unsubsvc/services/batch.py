@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, Final, Literal, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Executable, String, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,9 +23,11 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from unsubsvc.core.addresses import address_key, normalize_address
 from unsubsvc.core.errors import InvalidInput
+from unsubsvc.core.keys import Keyring
 from unsubsvc.core.preferences import RecipientState, Verdict, may_mail
 from unsubsvc.core.tokens import TokenPayload
 from unsubsvc.db.models import MailingList, Subscriber, Subscription, TopicOptOut
+from unsubsvc.services.erasure import erased_keys
 from unsubsvc.services.links import LinkMinter, RecipientLinks
 from unsubsvc.services.lists import find_topic
 from unsubsvc.services.subscribers import PUBLIC_ID_BYTES, ensure_campaign
@@ -36,6 +38,11 @@ CHUNK = 500
 MAX_BATCH = 10_000
 
 T = TypeVar("T")
+
+#: Why an address may not be mailed beyond its choices: it was erased (``services.erasure``).
+ERASED: Final = "erased"
+#: A verdict on an address: its choices' verdict, or ``"erased"``.
+Reason = Verdict | Literal["erased"]
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,9 @@ def ensure_recipients(
     """Return a subscriber on the list for every address, creating the missing ones and rows.
 
     ``emails`` maps address keys to the addresses as given. Known subscribers
-    already on the list cost one read per chunk and no write.
+    already on the list cost one read per chunk and no write. Callers leave
+    erased addresses out first (``erasure.erased_keys``, one lookup per chunk),
+    as ``batch_links`` and the importer do: this stores what it is given.
     """
     dialect = session.get_bind().dialect.name
     members_of = _members_statement(dialect)
@@ -170,8 +179,13 @@ def batch_links(
     recipients: Sequence[Recipient],
     *,
     now: datetime,
-) -> list[RecipientLinks]:
-    """Return each recipient's links, in order, recording new addresses in one transaction."""
+    keyring: Keyring,
+) -> list[RecipientLinks | None]:
+    """Return each recipient's links, in order, recording new addresses in one transaction.
+
+    An erased address gets None instead of links, and is not stored; finding
+    them costs one indexed lookup per chunk of addresses (``keyring`` hashes them).
+    """
     if len(recipients) > MAX_BATCH:
         raise InvalidInput(f"at most {MAX_BATCH} recipients per call")
     topic_ids = {
@@ -182,16 +196,19 @@ def batch_links(
         for key in {r.campaign for r in recipients if r.campaign}
     }
     keys = [address_key(r.email) for r in recipients]
+    erased = erased_keys(session, keyring, keys)
     members = ensure_recipients(
         session,
         mailing_list,
-        {key: r.email for key, r in zip(keys, recipients, strict=True)},
+        {key: r.email for key, r in zip(keys, recipients, strict=True) if key not in erased},
         now=now,
     )
     list_id = mailing_list.id
     links = minter.links
     return [
-        links(
+        None
+        if key in erased
+        else links(
             TokenPayload(
                 list_id=list_id,
                 subscriber=members[key].public_id,
@@ -210,11 +227,17 @@ def eligibility(
     emails: Sequence[str],
     *,
     now: datetime,
+    keyring: Keyring,
     topic: str | None = None,
     cadence: str | None = None,
     transactional: bool = False,
-) -> list[tuple[str, Verdict]]:
-    """Return, for each address in order, whether it may be mailed now and if not why."""
+) -> list[tuple[str, Reason]]:
+    """Return, for each address in order, whether it may be mailed now and if not why.
+
+    An erased address is never eligible, not even for transactional mail: its
+    owner asked to be forgotten, and the answer is ``"erased"`` (one indexed
+    lookup per chunk of addresses; nothing is stored by asking).
+    """
     if len(emails) > MAX_BATCH:
         raise InvalidInput(f"at most {MAX_BATCH} addresses per call")
     if topic is not None:
@@ -226,12 +249,15 @@ def eligibility(
             f"(frequencies: {', '.join(frequencies) or 'none'})"
         )
     keys = [address_key(e) for e in emails]
+    erased = erased_keys(session, keyring, keys)
     states = states_by_key(session, mailing_list, keys)
     default = RecipientState(frequency=frequencies[0] if frequencies else None)
     return [
         (
             email,
-            may_mail(
+            ERASED
+            if key in erased
+            else may_mail(
                 states.get(key, default),
                 now=now,
                 frequencies=frequencies,

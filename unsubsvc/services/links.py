@@ -15,6 +15,7 @@ from unsubsvc.core.headers import (
     preferences_url,
     unsubscribe_url,
 )
+from unsubsvc.core.keys import Keyring
 from unsubsvc.core.tokens import TokenPayload, TokenSigner
 from unsubsvc.db.models import MailingList
 from unsubsvc.services.lists import find_topic, get_list
@@ -80,6 +81,7 @@ def recipient_links(
     address: str,
     *,
     now: datetime,
+    keyring: Keyring,
     campaign: str | None = None,
     topic: str | None = None,
 ) -> RecipientLinks:
@@ -87,11 +89,13 @@ def recipient_links(
 
     An address already on the list needs no write, only reads; a new one gets
     a subscriber row with a random public id, which is what the token carries.
+    An erased address gets no links and is not stored (AddressErased; ``keyring``
+    hashes it for the lookup).
     """
     if isinstance(mailing_list, str):
         mailing_list = get_list(session, mailing_list)
     topic_id = find_topic(mailing_list, topic).id if topic else None
-    subscriber = ensure_subscriber(session, address, now=now)
+    subscriber = ensure_subscriber(session, address, now=now, keyring=keyring)
     ensure_subscription(session, mailing_list, subscriber, now=now)
     campaign_id = ensure_campaign(session, mailing_list, campaign, now=now).id if campaign else None
     session.flush()

@@ -10,10 +10,12 @@ from sqlalchemy.orm import Session
 
 from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.events import Channel, EventKind
+from unsubsvc.core.keys import Keyring
 from unsubsvc.core.reporting import COMPLAINT_CAUSE
 from unsubsvc.db.models import Delivery, Event, MailingList
 from unsubsvc.services import unsubscribe as svc
 from unsubsvc.services.counters import count_delivery
+from unsubsvc.services.erasure import is_erased
 from unsubsvc.services.events import Outcome, Target, record_event
 from unsubsvc.services.lists import find_topic
 from unsubsvc.services.subscribers import ensure_campaign, ensure_subscriber
@@ -36,12 +38,13 @@ def _target(
     email: str,
     *,
     now: datetime,
+    keyring: Keyring,
     topic: str | None = None,
     campaign: str | None = None,
 ) -> Target:
     topic_row = find_topic(mailing_list, topic) if topic else None
+    subscriber = ensure_subscriber(session, email, now=now, keyring=keyring)
     campaign_id = ensure_campaign(session, mailing_list, campaign, now=now).id if campaign else None
-    subscriber = ensure_subscriber(session, email, now=now)
     return Target(mailing_list, subscriber, topic_row, campaign_id)
 
 
@@ -89,11 +92,18 @@ def record_bounce(
     email: str,
     *,
     now: datetime,
+    keyring: Keyring,
     hard: bool,
     campaign: str | None = None,
 ) -> Outcome:
-    """Record a bounce; it is a fact about delivery, not a recipient's choice."""
-    target = _target(session, mailing_list, email, now=now, campaign=campaign)
+    """Record a bounce; it is a fact about delivery, not a recipient's choice.
+
+    A bounce of an erased address is not recorded (it would store the address
+    again); the answer says nothing changed.
+    """
+    if is_erased(session, keyring, email):
+        return Outcome(False)
+    target = _target(session, mailing_list, email, now=now, keyring=keyring, campaign=campaign)
     event_id = record_event(
         session,
         target,
@@ -111,14 +121,18 @@ def record_complaint(
     email: str,
     *,
     now: datetime,
+    keyring: Keyring,
     campaign: str | None = None,
 ) -> Outcome:
     """Record a spam complaint and unsubscribe the address from the list, in one transaction.
 
     A complainant must not be mailed again (common practice, and Gmail's rule).
-    A repeated report of the same campaign's message counts once.
+    A repeated report of the same campaign's message counts once. An erased
+    address is suppressed already and is not stored again: nothing changes.
     """
-    target = _target(session, mailing_list, email, now=now, campaign=campaign)
+    if is_erased(session, keyring, email):
+        return Outcome(False)
+    target = _target(session, mailing_list, email, now=now, keyring=keyring, campaign=campaign)
     seen = session.scalar(
         select(Event.id).where(
             Event.kind == EventKind.COMPLAINT.value,
@@ -144,11 +158,19 @@ def unsubscribe_address(
     email: str,
     *,
     now: datetime,
+    keyring: Keyring,
     topic: str | None = None,
     campaign: str | None = None,
 ) -> Outcome:
-    """Unsubscribe an address from the list (or one topic) on a sender's word."""
-    target = _target(session, mailing_list, email, now=now, topic=topic, campaign=campaign)
+    """Unsubscribe an address from the list (or one topic) on a sender's word.
+
+    An erased address is suppressed already and is not stored again: nothing changes.
+    """
+    if is_erased(session, keyring, email):
+        return Outcome(False)
+    target = _target(
+        session, mailing_list, email, now=now, keyring=keyring, topic=topic, campaign=campaign
+    )
     return svc.unsubscribe(session, target, channel=Channel.API, now=now)
 
 
@@ -158,12 +180,16 @@ def resubscribe_address(
     email: str,
     *,
     now: datetime,
+    keyring: Keyring,
     reason: str,
     topic: str | None = None,
 ) -> Outcome:
-    """Resubscribe an address, recording the sender's stated reason (e.g. a signup form)."""
+    """Resubscribe an address, recording the sender's stated reason (e.g. a signup form).
+
+    An erased address stays suppressed: AddressErased, nothing stored.
+    """
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON:
         raise InvalidInput(f"reason is required, 1-{MAX_REASON} characters")
-    target = _target(session, mailing_list, email, now=now, topic=topic)
+    target = _target(session, mailing_list, email, now=now, keyring=keyring, topic=topic)
     return svc.resubscribe(session, target, channel=Channel.API, now=now, detail={"reason": reason})

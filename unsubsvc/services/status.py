@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.addresses import normalize_address
+from unsubsvc.core.keys import Keyring
 from unsubsvc.core.preferences import RecipientState
 from unsubsvc.db.models import Frequency, MailingList, Subscriber
+from unsubsvc.services.erasure import is_erased
 from unsubsvc.services.lists import get_list
 from unsubsvc.services.subscribers import find_subscriber, find_subscription, opted_out_topic_ids
 
@@ -40,10 +42,24 @@ def recipient_state(
 
 
 def status_document(
-    session: Session, list_name: str, address: str, *, now: datetime
+    session: Session, list_name: str, address: str, *, now: datetime, keyring: Keyring
 ) -> dict[str, Any]:
-    """Return the contract's status JSON object for an address on a list."""
+    """Return the contract's status JSON object for an address on a list.
+
+    Only reads: an address never seen gets the defaults without a row being
+    made, and an erased one (looked up by ``keyring``'s keyed hash) reads as
+    not subscribed to anything.
+    """
     mailing_list = get_list(session, list_name)
+    if is_erased(session, keyring, address):
+        return {
+            "list": mailing_list.name,
+            "email": normalize_address(address),
+            "subscribed": False,
+            "topics": {t.slug: False for t in mailing_list.topics},
+            "frequency": None,
+            "paused_until": None,
+        }
     subscriber = find_subscriber(session, address)
     state = recipient_state(session, mailing_list, subscriber)
     paused_until = state.active_pause(now)

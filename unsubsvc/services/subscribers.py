@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from unsubsvc.core.addresses import address_key, normalize_address
 from unsubsvc.core.errors import InvalidInput
+from unsubsvc.core.keys import Keyring
 from unsubsvc.db.models import Campaign, MailingList, Subscriber, Subscription, TopicOptOut
 from unsubsvc.db.upsert import insert_ignore
+from unsubsvc.services.erasure import refuse_if_erased
 
 #: 12 random bytes: 16 URL-safe characters, 96 bits nobody can guess.
 PUBLIC_ID_BYTES = 12
@@ -23,8 +25,15 @@ def find_subscriber(session: Session, address: str) -> Subscriber | None:
     return session.scalar(select(Subscriber).where(Subscriber.email_key == address_key(address)))
 
 
-def ensure_subscriber(session: Session, address: str, *, now: datetime) -> Subscriber:
-    """Return the subscriber for ``address``, creating it (with a new public id) if needed."""
+def ensure_subscriber(
+    session: Session, address: str, *, now: datetime, keyring: Keyring
+) -> Subscriber:
+    """Return the subscriber for ``address``, creating it (with a new public id) if needed.
+
+    Raises AddressErased for an erased address, before anything is stored: the
+    keyring names the keyed hash it is recorded under.
+    """
+    refuse_if_erased(session, keyring, address)
     existing = find_subscriber(session, address)
     if existing is not None:
         return existing

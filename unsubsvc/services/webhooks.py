@@ -24,31 +24,46 @@ Endpoints apart: a ``Deliverer`` sends to each endpoint from a thread of its
 own, so a receiver that accepts and never answers ties up one thread until the
 timeout and delays no other endpoint. An endpoint that has accepted nothing
 for ``core.webhooks.FAILING_LIMIT`` while failing is disabled, and delivered
-rows are purged after the retention period (``purge_delivered``).
+rows are purged after the retention period (``purge_delivered``), as are all
+rows of an endpoint disabled for that long.
+
+Where to: an endpoint must be a public address (``core.network``), checked
+when it is registered and again before every POST, which connects to the very
+address it checked (a name that resolved to a public address at registration
+may resolve to 127.0.0.1 later: DNS rebinding). Secrets are stored encrypted
+(``core.secret_box``) and decrypted only to sign.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
+import http.client
 import os
 import secrets
 import socket
-import urllib.error
-import urllib.request
+import ssl
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import Message
 from types import TracebackType
-from typing import IO, Any, cast
-from urllib.parse import urlsplit
+from typing import Any, cast
+from urllib.parse import SplitResult, urlsplit
 
 from sqlalchemy import ColumnElement, CursorResult, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from unsubsvc.core.errors import InvalidInput, NotFound
+from unsubsvc.core.errors import Conflict, InvalidInput, NotFound
+from unsubsvc.core.keys import Keyring
+from unsubsvc.core.network import (
+    UrlPolicy,
+    check_addresses,
+    check_host,
+    check_scheme,
+)
+from unsubsvc.core.secret_box import SecretBox, UnreadableSecret
 from unsubsvc.core.webhooks import (
     SIGNATURE_HEADER,
     backoff,
@@ -59,6 +74,7 @@ from unsubsvc.core.webhooks import (
     sign,
 )
 from unsubsvc.db.models import Webhook, WebhookAttempt, WebhookDelivery
+from unsubsvc.settings import Settings
 
 #: ``post(url, body, headers) -> status code``; raises OSError (URLError, timeouts) when
 #: no answer came.
@@ -158,6 +174,24 @@ class Lease:
     until: datetime
 
 
+@dataclass(frozen=True)
+class ResealStats:
+    """What ``encrypt_stored_secrets`` did: secrets (re-)encrypted, and ones no key opens."""
+
+    resealed: int
+    unreadable: int
+
+    def __str__(self) -> str:
+        text = f"{self.resealed} webhook secrets encrypted under the newest key"
+        if self.unreadable:
+            text += f"; {self.unreadable} cannot be decrypted with any configured key"
+        return text
+
+
+class RefusedDestination(OSError):
+    """A webhook that is not sent: its URL or the addresses its host resolves to are refused."""
+
+
 class Outcome(enum.Enum):
     """What recording an answer did."""
 
@@ -167,8 +201,23 @@ class Outcome(enum.Enum):
     LOST = "lost"
 
 
-def check_url(url: str) -> str:
-    """Return ``url`` if it is an absolute http(s) URL with a host, else raise InvalidInput."""
+def url_policy(settings: Settings) -> UrlPolicy:
+    """Return where webhooks may go under ``settings``: https only in production."""
+    return UrlPolicy(https_only=settings.production, allow_private=settings.webhook_allow_private)
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Return every address ``host`` resolves to for TCP (raises OSError if it does not)."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in found))
+
+
+def check_url(url: str, policy: UrlPolicy | None = None) -> str:
+    """Return ``url`` if it is an absolute http(s) URL with a host, else raise InvalidInput.
+
+    With a ``policy``, its scheme and an IP-literal or local host are checked
+    too (no DNS lookup: ``check_destination`` does that).
+    """
     if not url or len(url) > MAX_URL_LENGTH:
         raise InvalidInput(f"a webhook URL must be 1-{MAX_URL_LENGTH} characters long")
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
@@ -184,19 +233,87 @@ def check_url(url: str) -> str:
         raise InvalidInput(f"a webhook URL needs a host: {url!r}")
     if parts.username is not None or parts.password is not None:
         raise InvalidInput("a webhook URL must not carry credentials; verify the signature instead")
+    if policy is not None:
+        check_scheme(parts.scheme, policy)
+        check_host(parts.hostname, policy)
     return url
 
 
-def add_endpoint(session: Session, url: str, *, now: datetime) -> tuple[Webhook, str]:
-    """Register an endpoint for every future change; return it and its secret.
+def check_destination(url: str, policy: UrlPolicy) -> str:
+    """Return ``url`` if it may be registered under ``policy``, else raise InvalidInput.
+
+    The host is resolved, and every address it has must be public. A name that
+    does not resolve (yet) is accepted: a receiver may be registered before its
+    DNS record exists, DNS may be briefly down, and what protects the network
+    is the same check before every POST, which refuses to send to it then.
+    """
+    check_url(url, policy)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if policy.allow_private or check_host(host, policy) is not None:
+        return url  # nothing to resolve: everything allowed, or an address checked above
+    try:
+        addresses = resolve(host, _port(parts))
+    except (OSError, UnicodeError):
+        return url
+    check_addresses(host, addresses, policy)
+    return url
+
+
+def add_endpoint(
+    session: Session,
+    url: str,
+    *,
+    now: datetime,
+    keyring: Keyring,
+    policy: UrlPolicy,
+    max_endpoints: int,
+) -> tuple[Webhook, str]:
+    """Register an endpoint for every future change; return it and its secret (in clear).
 
     Events committed before this call are not sent to it: the outbox gets
-    rows only for endpoints that are active when a change is made.
+    rows only for endpoints that are active when a change is made. At most
+    ``max_endpoints`` may be active at once (Conflict beyond): each one gets a
+    copy of every change, so the count bounds the work one change makes.
     """
-    webhook = Webhook(url=check_url(url), secret=new_secret(), created_at=now, disabled_at=None)
+    check_url(url, policy)
+    active = session.scalar(
+        select(func.count()).select_from(Webhook).where(Webhook.disabled_at.is_(None))
+    )
+    if (active or 0) >= max_endpoints:
+        raise Conflict(
+            f"there are already {active} active webhook endpoints, the most allowed "
+            f"(UNSUBSVC_WEBHOOK_MAX_ENDPOINTS={max_endpoints}); disable one first"
+        )
+    check_destination(url, policy)
+    secret = new_secret()
+    sealed = SecretBox.from_keyring(keyring).seal(secret)
+    webhook = Webhook(url=url, secret=sealed, created_at=now, disabled_at=None)
     session.add(webhook)
     session.flush()
-    return webhook, webhook.secret
+    return webhook, secret
+
+
+def encrypt_stored_secrets(session: Session, keyring: Keyring) -> ResealStats:
+    """Encrypt under the newest key every secret that is plaintext or under an older key.
+
+    Plaintext ``whsec_`` secrets were written before secrets were encrypted;
+    ciphertexts under an older key remain after a key rotation, and once all
+    are resealed the old secret key can be removed from the configuration.
+    """
+    box = SecretBox.from_keyring(keyring)
+    resealed = unreadable = 0
+    for webhook in session.scalars(select(Webhook).order_by(Webhook.id)):
+        if box.is_current(webhook.secret):
+            continue
+        try:
+            webhook.secret = box.reseal(webhook.secret)
+        except UnreadableSecret:
+            unreadable += 1
+        else:
+            resealed += 1
+    session.flush()
+    return ResealStats(resealed=resealed, unreadable=unreadable)
 
 
 def list_endpoints(session: Session) -> list[Endpoint]:
@@ -238,39 +355,99 @@ def disable_endpoint(session: Session, webhook_id: int, *, now: datetime) -> Web
     return webhook
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """Answer 3xx as an error: a signed POST is not replayed to wherever it points."""
+class _PinnedHTTP(http.client.HTTPConnection):
+    """An HTTP connection to ``host`` made to the vetted ``address``, not to a fresh lookup."""
 
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: Message,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        return None
+    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """Return the client TLS context: system CAs, CERT_REQUIRED, check_hostname.
+
+    Made once: loading the CA store takes a tenth of a second or more, and an
+    SSLContext may be shared by threads (Python ``ssl`` docs).
+    """
+    return ssl.create_default_context()
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to the vetted ``address``; SNI and the certificate check use ``host``."""
+
+    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+        self.tls = tls_context()
+        super().__init__(host, port, timeout=timeout, context=self.tls)
+        self.address = address
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.address, self.port), self.timeout)
+        try:
+            # The Host header comes from ``host`` as well (http.client.putrequest).
+            self.sock = self.tls.wrap_socket(raw, server_hostname=self.host)
+        except BaseException:
+            raw.close()
+            raise
+
+
+def pinned_address(url: str, policy: UrlPolicy) -> str:
+    """Return the address to connect to for ``url``; raise RefusedDestination if refused.
+
+    The name is resolved now, every address it has must pass ``policy``, and
+    the caller connects to the one returned: the check and the connection see
+    the same answer, so a second lookup cannot swap in 127.0.0.1.
+    """
+    try:
+        check_url(url, policy)
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        literal = check_host(host, policy)
+        if literal is not None:
+            return str(literal)
+        addresses = resolve(host, _port(parts))
+        check_addresses(host, addresses, policy)
+    except InvalidInput as exc:
+        raise RefusedDestination(str(exc)) from None
+    if not addresses:
+        raise RefusedDestination(f"{host!r} has no address")
+    return addresses[0]
 
 
 def http_post(
-    url: str, body: bytes, headers: dict[str, str], timeout: float = DEFAULT_TIMEOUT
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    policy: UrlPolicy | None = None,
 ) -> int:
-    """POST ``body`` to ``url`` and return the status code (3xx included, never followed)."""
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
+    """POST ``body`` to ``url`` and return the status code (3xx included, never followed).
+
+    ``policy`` (default: public https only) decides where it may go; a refused
+    destination raises RefusedDestination before any connection is made.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
         raise ValueError(f"refusing to POST to a non-HTTP URL: {url!r}")
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - scheme checked above
+    address = pinned_address(url, policy or UrlPolicy())
+    kind = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
+    conn = kind(parts.hostname or "", _port(parts), address=address, timeout=timeout)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        response: Any
-        with _OPENER.open(request, timeout=timeout) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        # urllib raises for every status it does not handle; its body must be closed.
-        exc.close()
-        return int(exc.code)
+        conn.request("POST", target, body=body, headers=headers)
+        return int(conn.getresponse().status)
+    finally:
+        conn.close()
+
+
+def _port(parts: SplitResult) -> int:
+    """Return the URL's port, or its scheme's default."""
+    return parts.port or (443 if parts.scheme.lower() == "https" else 80)
 
 
 def new_owner() -> str:
@@ -448,17 +625,26 @@ def _note_failure(session: Session, webhook_id: int, *, started: datetime, now: 
 def purge_delivered(
     session: Session, *, now: datetime, retention_days: int, limit: int = PURGE_CHUNK
 ) -> PurgeStats:
-    """Delete up to ``limit`` delivered outbox rows older than ``retention_days``, with attempts.
+    """Delete up to ``limit`` outbox rows past ``retention_days``, with their attempts.
 
-    Undelivered rows stay whatever their age: they are still owed (or kept to
-    show what a disabled endpoint missed). A call removing ``limit`` rows may
-    have left more: callers repeat it, so no statement runs long.
+    Past it are rows delivered before the cutoff, and every row of an endpoint
+    disabled before it: each payload holds a recipient's address, and nothing
+    sends a disabled endpoint's rows (re-registering makes a new endpoint).
+    Other undelivered rows stay whatever their age: they are still owed. A call
+    removing ``limit`` rows may have left more: callers repeat it, so no
+    statement runs long.
     """
     cutoff = retention_cutoff(now, retention_days)
+    long_disabled = select(Webhook.id).where(Webhook.disabled_at < cutoff)
     ids = list(
         session.scalars(
             select(WebhookDelivery.id)
-            .where(WebhookDelivery.delivered_at.is_not(None), WebhookDelivery.delivered_at < cutoff)
+            .where(
+                or_(
+                    WebhookDelivery.delivered_at < cutoff,
+                    WebhookDelivery.webhook_id.in_(long_disabled),
+                )
+            )
             .order_by(WebhookDelivery.id)
             .limit(limit)
         )
@@ -493,7 +679,7 @@ class _Turn:
 class Deliverer:
     """Send the outbox from a pool of threads, each endpoint from one thread at a time.
 
-    Threads because ``urllib`` blocks: a receiver that accepts and never answers
+    Threads because ``http.client`` blocks: a receiver that accepts and never answers
     holds one thread until the timeout, and the other endpoints go on in the
     others. ``workers`` bounds the endpoints sent to at once; past that many
     hanging endpoints, the rest queue for at most a timeout. Within an endpoint
@@ -509,6 +695,8 @@ class Deliverer:
         transactions: Transactions,
         *,
         clock: Clock,
+        keyring: Keyring,
+        policy: UrlPolicy,
         post: Post | None = None,
         owner: str | None = None,
         lease: timedelta = DEFAULT_LEASE,
@@ -521,7 +709,8 @@ class Deliverer:
             raise ValueError("the lease must outlast the HTTP timeout, or rows could be sent twice")
         self.transactions = transactions
         self.clock = clock
-        self.post = post if post is not None else _post_with_timeout(timeout)
+        self.box = SecretBox.from_keyring(keyring)
+        self.post = post if post is not None else _post_with_timeout(timeout, policy)
         self.owner = owner or new_owner()
         self.lease = lease
         self.timeout = timedelta(seconds=timeout)
@@ -629,16 +818,16 @@ class Deliverer:
         """POST one leased row outside any transaction, then record the answer in one."""
         body = lease.payload.encode("utf-8")
         started = self.clock()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: sign(lease.secret, body, int(started.timestamp())),
-            EVENT_ID_HEADER: str(lease.event_id),
-            DELIVERY_ID_HEADER: str(lease.delivery_id),
-        }
         status: int | None = None
         error: str | None = None
         try:
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                SIGNATURE_HEADER: sign(self.box.open(lease.secret), body, int(started.timestamp())),
+                EVENT_ID_HEADER: str(lease.event_id),
+                DELIVERY_ID_HEADER: str(lease.delivery_id),
+            }
             status = self.post(lease.url, body, headers)
         except Exception as exc:  # any failure of one row is recorded and retried, not fatal
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
@@ -664,6 +853,8 @@ class Deliverer:
 def deliver_due(
     transactions: Transactions,
     *,
+    keyring: Keyring,
+    policy: UrlPolicy,
     post: Post | None = None,
     now: datetime | Clock,
     batch: int = DEFAULT_BATCH,
@@ -681,12 +872,15 @@ def deliver_due(
     a clock; the rows due are those due at the start, and a clock is read again
     for each row, so signatures carry the time of sending. ``batch`` rows of an
     endpoint are claimed at a time; ``stop`` (checked between rows) ends the run
-    early. ``post`` defaults to ``http_post`` with ``timeout``.
+    early. ``keyring`` decrypts the endpoints' secrets; ``post`` defaults to
+    ``http_post`` with ``timeout`` and ``policy``.
     """
     clock = now if callable(now) else _fixed(now)
     with Deliverer(
         transactions,
         clock=clock,
+        keyring=keyring,
+        policy=policy,
         post=post,
         owner=owner,
         lease=lease,
@@ -698,11 +892,11 @@ def deliver_due(
         return deliverer.drain()
 
 
-def _post_with_timeout(timeout: float) -> Post:
-    """Return ``http_post`` bound to ``timeout`` seconds."""
+def _post_with_timeout(timeout: float, policy: UrlPolicy) -> Post:
+    """Return ``http_post`` bound to ``timeout`` seconds and ``policy``."""
 
     def post(url: str, body: bytes, headers: dict[str, str]) -> int:
-        return http_post(url, body, headers, timeout=timeout)
+        return http_post(url, body, headers, timeout=timeout, policy=policy)
 
     return post
 

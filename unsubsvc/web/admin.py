@@ -1,8 +1,13 @@
 """The admin console at ``/admin``: unsubscribe-rate reports for people, behind a login.
 
-Accounts come from ``unsubsvc admin create``. A signed-in browser holds only the
-admin's id and sign-in time in the (signed, HttpOnly, SameSite=Lax) session
-cookie; every request reloads the account, so disabling it ends open sessions.
+Accounts come from ``unsubsvc admin create``. A signed-in browser holds only a
+random session id in the (signed, HttpOnly, SameSite=Lax) session cookie; the
+``admin_session`` row it names decides, on every request, whether it is still
+live (``services.admin_sessions``): signing out, ``unsubsvc admin
+revoke-sessions``, disabling the account, the idle timeout and the absolute
+timeout end it for every copy of the cookie. Signing in starts a new id
+(session fixation, OWASP ASVS V3.2.1), and ten wrong passwords in a row lock
+the account for a while (``services.admin_users.sign_in``).
 Pages are server-rendered with inline SVG charts (laid out by ``web.charts``,
 written by ``templates/admin/_charts.html``) and no JavaScript; every table can be
 downloaded as CSV or JSON by appending ``.csv`` or ``.json``, written by
@@ -34,11 +39,13 @@ from flask import (
 from flask import session as web_session
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from wtforms import EmailField, PasswordField, RadioField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from unsubsvc.core import tables
+from unsubsvc.core.addresses import mask_address
 from unsubsvc.core.errors import NotFound
 from unsubsvc.core.preferences import SURVEY_REASONS
 from unsubsvc.core.report_rows import (
@@ -66,7 +73,7 @@ from unsubsvc.core.reporting import (
     percent,
 )
 from unsubsvc.db.models import AdminUser
-from unsubsvc.services import admin_users, reports
+from unsubsvc.services import admin_sessions, admin_users, reports
 from unsubsvc.services.lists import all_lists, get_list
 from unsubsvc.web import charts, context
 from unsubsvc.web.context import session as db_session
@@ -75,11 +82,10 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("admin", __name__)
 
-#: What the session cookie holds for a signed-in admin.
-SESSION_ADMIN = "admin_id"
-SESSION_SINCE = "admin_since"
-#: A sign-in lasts a working day at most, however the browser keeps the cookie.
-SESSION_MAX_AGE = timedelta(hours=12)
+#: What the session cookie holds for a signed-in admin: the random id of its session row.
+SESSION_KEY = "admin_session"
+#: Methods that never change anything (RFC 9110 §9.2.1).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Comments per page.
 PER_PAGE = 50
 #: Endpoints reachable without signing in.
@@ -190,26 +196,60 @@ def downloads(rule: str) -> Callable[[DownloadView], DownloadView]:
     return register
 
 
+def session_policy() -> admin_sessions.Policy:
+    """Return the idle and absolute timeouts the settings ask for."""
+    settings = context.settings()
+    return admin_sessions.Policy(
+        idle_timeout=timedelta(seconds=settings.admin_idle_timeout),
+        max_age=timedelta(seconds=settings.admin_session_max_age),
+    )
+
+
+def browser_session_id() -> str | None:
+    """Return the admin session id this browser's cookie holds, if any."""
+    value = web_session.get(SESSION_KEY)
+    return value if isinstance(value, str) and value else None
+
+
 def current_admin() -> AdminUser | None:
-    """Return the signed-in admin, or None when nobody is, the sign-in expired or was disabled."""
-    admin_id = web_session.get(SESSION_ADMIN)
-    since = web_session.get(SESSION_SINCE)
-    if not isinstance(admin_id, int) or not isinstance(since, int | float):
+    """Return the signed-in admin, or None when nobody is or the session ended or timed out."""
+    session_id = browser_session_id()
+    if session_id is None:
         return None
-    age = context.now().timestamp() - since
-    if age < 0 or age > SESSION_MAX_AGE.total_seconds():
-        return None
-    admin = admin_users.get_admin(db_session(), admin_id)
-    if admin is None or admin.disabled_at is not None:
-        return None
-    return admin
+    found = admin_sessions.look_up(
+        db_session(), session_id, now=context.now(), policy=session_policy()
+    )
+    if found.change is not admin_sessions.Change.NONE:
+        _settle(found)
+    return found.admin
+
+
+def _settle(found: admin_sessions.Lookup) -> None:
+    """Write what the lookup asked for (touch or end), where the request may write.
+
+    A page that only reads runs, on SQLite, in a deferred transaction that may
+    not upgrade to a write (``web.context``, ``db.engine._sqlite_begin``: such an
+    upgrade fails with SQLITE_BUSY rather than wait). There the write, at most
+    once a minute per session, is a short unit of work of its own, taken in
+    turn at the writer gate. Elsewhere it joins the request's unit of work.
+    """
+    built = context.runtime()
+    now = context.now()
+    if built.engine.dialect.name != "sqlite" or request.method not in SAFE_METHODS:
+        admin_sessions.settle(db_session(), found, now=now)
+        return
+    if not built.sqlite_writers.acquire(timeout=built.settings.database_timeout):
+        raise PoolTimeout("other writers held the SQLite database too long")
+    try:
+        with built.unit_of_work() as apart:
+            admin_sessions.settle(apart, found, now=now)
+    finally:
+        built.sqlite_writers.release()
 
 
 def forget_admin() -> None:
-    """Drop a sign-in that no longer holds (expired, disabled, deleted) from the session."""
-    if SESSION_ADMIN in web_session or SESSION_SINCE in web_session:
-        web_session.pop(SESSION_ADMIN, None)
-        web_session.pop(SESSION_SINCE, None)
+    """Drop a sign-in that no longer holds (ended, expired, disabled) from the cookie."""
+    web_session.pop(SESSION_KEY, None)
 
 
 def safe_next(value: str | None) -> str:
@@ -304,23 +344,58 @@ def login() -> ResponseReturnValue:
     form = LoginForm()
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
-        return _page("admin/login.html", status, form=form, failed=False)
-    admin = admin_users.authenticate(
-        db_session(), form.email.data, form.password.data, now=context.now()
+        return _page("admin/login.html", status, form=form, failed=None)
+    now = context.now()
+    client = request.remote_addr
+    attempt = admin_users.sign_in(
+        db_session(), form.email.data, form.password.data, now=now, client=client
     )
-    if admin is None:
-        log.info("admin sign-in refused from %s", request.remote_addr)
-        return _page("admin/login.html", 200, form=form, failed=True)
-    # A new session for the signed-in admin: nothing from before carries over (fixation).
+    if attempt.admin is None or attempt.outcome is not admin_users.Outcome.SIGNED_IN:
+        _log_refusal(attempt, form.email.data, client)
+        # 200, not 401 or 429, on purpose: the request's unit of work commits only
+        # answers below 400 (web.context), and the failed-attempt count, the lock and
+        # the audit events must be kept although the attempt failed. A unit of work of
+        # its own would need a second SQLite write lock while this request holds one.
+        return _page("admin/login.html", 200, form=form, failed=attempt.outcome.value)
+    # A new session id for the signed-in admin, nothing of the old cookie carried over,
+    # and the browser's previous session (if any) ended: no fixation (OWASP ASVS V3.2.1).
+    previous = browser_session_id()
+    if previous is not None:
+        admin_sessions.end(db_session(), previous, now=now)
     web_session.clear()
-    web_session[SESSION_ADMIN] = admin.id
-    web_session[SESSION_SINCE] = context.now().timestamp()
+    admin_sessions.purge(db_session(), now=now, policy=session_policy())
+    web_session[SESSION_KEY] = admin_sessions.start(
+        db_session(), attempt.admin, now=now, client=client
+    )
+    log.info("admin %s signed in from %s", mask_address(attempt.admin.email), client)
     return redirect(target, 303)
+
+
+def _log_refusal(attempt: admin_users.Attempt, email: str, client: str | None) -> None:
+    """Log a refused sign-in: who from where, the address masked, never the password."""
+    masked = mask_address(admin_users.attempt_key(email))
+    log.warning("admin sign-in refused (%s) for %s from %s", attempt.outcome.value, masked, client)
+    if attempt.locked_now and attempt.admin is not None:
+        log.warning(
+            "admin account %s locked until %s after %d wrong passwords (last from %s)",
+            masked,
+            attempt.admin.locked_until,
+            attempt.admin.failed_logins,
+            client,
+        )
 
 
 @bp.post("/admin/logout")
 def logout() -> ResponseReturnValue:
-    """End the session (CSRF-checked like every form) and go back to the sign-in page."""
+    """End the session server-side (CSRF-checked like every form), then the cookie's copy.
+
+    The row is ended, so a copy of the cookie taken before this is refused too.
+    """
+    session_id = browser_session_id()
+    if session_id is not None:
+        admin_users.sign_out(
+            db_session(), session_id, now=context.now(), client=request.remote_addr
+        )
     web_session.clear()
     flash("You are signed out.")
     return redirect(url_for("admin.login"), 303)

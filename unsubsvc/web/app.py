@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from unsubsvc.core.addresses import mask_address
+from unsubsvc.core.keys import KeyPurpose
 from unsubsvc.logs import mask_logger
 from unsubsvc.runtime import Runtime, build_runtime
 from unsubsvc.web import (
@@ -59,12 +60,20 @@ def create_app(
     mask_logger(app.logger)
     # Only what Flask and its extensions read.
     app.config.from_mapping(
-        SECRET_KEY=settings.secret_keys[0],
-        SECRET_KEY_FALLBACKS=list(settings.secret_keys[1:]),
+        SECRET_KEY=runtime.keyring.current(KeyPurpose.SESSIONS),
+        SECRET_KEY_FALLBACKS=list(runtime.keyring.keys(KeyPurpose.SESSIONS)[1:]),
         MAX_CONTENT_LENGTH=settings.max_body,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        # The __Host- prefix makes browsers refuse the cookie unless it is Secure, has
+        # Path=/ and no Domain, so no subdomain can plant or overwrite it (RFC 6265bis
+        # §4.1.3.2). Production always has an https base URL (settings.load_settings).
+        SESSION_COOKIE_NAME=(
+            "__Host-session"
+            if settings.production and settings.base_url.startswith("https://")
+            else "session"
+        ),
         # A landing page left open for hours must still submit; the token is tied
         # to the browser session, which is what CSRF protection needs.
         WTF_CSRF_TIME_LIMIT=None,

@@ -26,7 +26,7 @@ from unsubsvc.core.tokens import Purpose
 from unsubsvc.services import preferences as prefs
 from unsubsvc.services import unsubscribe as svc
 from unsubsvc.services.events import Target
-from unsubsvc.web import context
+from unsubsvc.web import context, limits
 from unsubsvc.web.context import session
 from unsubsvc.web.forms import (
     FrequencyForm,
@@ -44,8 +44,9 @@ bp = Blueprint("center", __name__, url_prefix="/p/<token>")
 
 def load(token: str) -> Target:
     """Verify a preferences token and load what it names (400/404 otherwise)."""
-    payload = context.minter().signer.verify(Purpose.PREFERENCES, token, now=context.now())
-    return svc.resolve(session(), payload)
+    with limits.counting_bad_tokens():  # only a failure is counted: see web.limits
+        payload = context.minter().signer.verify(Purpose.PREFERENCES, token, now=context.now())
+        return svc.resolve(session(), payload)
 
 
 def frequency_label(slug: str) -> str:

@@ -20,6 +20,7 @@ MESSAGES = {
     405: "This address does not accept that kind of request.",
     413: "The request is too large.",
     415: "The request's content type is not accepted here.",
+    429: "Too many requests from your address. Please wait a minute and try again.",
 }
 
 
@@ -79,6 +80,10 @@ def init_app(app: Flask) -> None:
         custom = exc.description and exc.description != type(exc).description
         message = exc.description if custom else MESSAGES.get(status, exc.name)
         response = error_response(status, message or exc.name)
+        # RFC 6585 §4 / RFC 9110 §10.2.3: a 429 (or 503) says when to come back.
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int):
+            response.headers["Retry-After"] = str(retry_after)
         if status == 405 and exc.response is None:
             allowed = getattr(exc, "valid_methods", None)
             if allowed:

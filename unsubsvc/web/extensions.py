@@ -1,11 +1,11 @@
-"""Flask extensions, created unbound here and bound in ``create_app``."""
+"""Flask extensions, created unbound here and bound in ``create_app``.
+
+Rate limits are not here: a module-level limiter bound to several apps would
+share its storage between them, so ``web.limits`` gives each app its own.
+"""
 
 from __future__ import annotations
 
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
-#: Limits are declared where the views are; ``web.limits`` binds it with the settings' storage.
-limiter = Limiter(key_func=get_remote_address, default_limits=[])

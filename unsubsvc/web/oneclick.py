@@ -16,7 +16,7 @@ from unsubsvc.core.headers import ONE_CLICK, preferences_url
 from unsubsvc.core.tokens import Purpose, TokenPayload
 from unsubsvc.services import unsubscribe as svc
 from unsubsvc.services.events import Target
-from unsubsvc.web import context
+from unsubsvc.web import context, limits
 from unsubsvc.web.context import session
 from unsubsvc.web.extensions import csrf
 from unsubsvc.web.forms import ConfirmUnsubscribeForm
@@ -29,8 +29,9 @@ FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
 def load_target(token: str) -> tuple[TokenPayload, Target]:
     """Verify ``token`` and load what it names (InvalidToken → 400, NotFound → 404)."""
-    payload = context.minter().signer.verify(Purpose.UNSUBSCRIBE, token, now=context.now())
-    return payload, svc.resolve(session(), payload)
+    with limits.counting_bad_tokens():  # only a failure is counted: see web.limits
+        payload = context.minter().signer.verify(Purpose.UNSUBSCRIBE, token, now=context.now())
+        return payload, svc.resolve(session(), payload)
 
 
 def preferences_link(payload: TokenPayload) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, request
 
 from unsubsvc.services.apikeys import authenticate
-from unsubsvc.web import context
+from unsubsvc.web import context, limits
 from unsubsvc.web.api.registry import Api, ApiError
 from unsubsvc.web.context import session
 from unsubsvc.web.extensions import csrf
@@ -19,7 +19,11 @@ csrf.exempt(bp)
 
 @bp.before_request
 def authenticate_request() -> None:
-    """Allow a larger body than pages get, and require a live API key (but for the document)."""
+    """Allow a larger body than pages get, and require a live API key (but for the document).
+
+    Bearer keys that fail are counted per client address (``web.limits``); past the
+    limit they are answered 429 with Retry-After instead of 401.
+    """
     request.max_content_length = context.settings().api_max_body
     if request.endpoint == "api.openapi_document":
         return
@@ -28,5 +32,9 @@ def authenticate_request() -> None:
     if scheme.lower() == "bearer" and presented.strip():
         key = authenticate(session(), presented.strip(), now=context.now())
     if key is None:
+        if scheme.lower() == "bearer" and presented.strip():
+            # A key that was looked up and failed: a guess, or a revoked key. Only these are
+            # counted and refused (a missing header costs nothing); a valid key never is.
+            limits.enforce(limits.API_KEY_FAILURES)
         raise ApiError(401, "send a valid API key as 'Authorization: Bearer <key>'")
     g.api_key = key

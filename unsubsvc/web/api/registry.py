@@ -77,7 +77,10 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     """Return the request's JSON body validated as ``model`` (415/400/422 otherwise)."""
     if request.mimetype != "application/json":
         raise ApiError(415, "send the body as application/json")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # json.loads past its nesting limit raises this, not ValueError
+        data = None
     if data is None:
         raise ApiError(400, "the body is not valid JSON")
     if json_body_has_nul():

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, g, jsonify
 from pydantic import BaseModel
 
+from unsubsvc.core.addresses import normalize_address
 from unsubsvc.core.errors import NotFound
 from unsubsvc.core.headers import LIST_UNSUBSCRIBE, LIST_UNSUBSCRIBE_POST
 from unsubsvc.core.preferences import Verdict
 from unsubsvc.db.models import MailingList
-from unsubsvc.services import batch, feed, senders, webhooks
+from unsubsvc.services import audit, batch, erasure, feed, senders, webhooks
 from unsubsvc.services import lists as list_service
+from unsubsvc.services.recipient_export import export_document, export_recipient
 from unsubsvc.services.status import status_document
-from unsubsvc.web import context
+from unsubsvc.web import context, limits
 from unsubsvc.web.api import schemas as s
 from unsubsvc.web.api.blueprint import PREFIX, api
 from unsubsvc.web.context import session
@@ -33,7 +35,9 @@ def list_out(mailing_list: MailingList) -> s.ListOut:
 
 
 def status_out(name: str, email: str) -> s.StatusOut:
-    return s.StatusOut(**status_document(session(), name, email, now=context.now()))
+    keyring = context.runtime().keyring
+    document = status_document(session(), name, email, now=context.now(), keyring=keyring)
+    return s.StatusOut(**document)
 
 
 def _require(body: BaseModel, model: type[Any]) -> Any:
@@ -93,10 +97,19 @@ def headers(name: str, body: BaseModel) -> s.HeadersOut:
         batch.Recipient(r.email, r.campaign or data.campaign, r.topic) for r in data.recipients
     ]
     links = batch.batch_links(
-        session(), context.minter(), mailing_list, recipients, now=context.now()
+        session(),
+        context.minter(),
+        mailing_list,
+        recipients,
+        now=context.now(),
+        keyring=context.runtime().keyring,
     )
     out = []
+    erased = []
     for recipient, link in zip(recipients, links, strict=True):
+        if link is None:
+            erased.append(recipient.email)
+            continue
         values = dict(link.headers)
         out.append(
             # Strings we just made: validating 10,000 of them was a quarter of the call.
@@ -108,7 +121,7 @@ def headers(name: str, body: BaseModel) -> s.HeadersOut:
                 preferences_url=link.preferences_url,
             )
         )
-    return s.HeadersOut(recipients=out)
+    return s.HeadersOut(recipients=out, erased=erased)
 
 
 @api.route(
@@ -133,6 +146,7 @@ def eligibility(name: str, body: BaseModel) -> s.EligibilityOut:
         mailing_list,
         data.emails,
         now=context.now(),
+        keyring=context.runtime().keyring,
         topic=data.topic,
         cadence=data.cadence,
         transactional=data.transactional,
@@ -158,7 +172,13 @@ def unsubscribe(name: str, email: str, body: BaseModel) -> s.ChangeOut:
     data = _require(body, s.UnsubscribeIn)
     mailing_list = list_service.get_list(session(), name)
     outcome = senders.unsubscribe_address(
-        session(), mailing_list, email, now=context.now(), topic=data.topic, campaign=data.campaign
+        session(),
+        mailing_list,
+        email,
+        now=context.now(),
+        keyring=context.runtime().keyring,
+        topic=data.topic,
+        campaign=data.campaign,
     )
     return s.ChangeOut(changed=outcome.changed, status=status_out(name, email))
 
@@ -169,12 +189,19 @@ def unsubscribe(name: str, email: str, body: BaseModel) -> s.ChangeOut:
     summary="Resubscribe an address, with the reason it may be mailed again",
     body=s.ResubscribeIn,
     response=s.ChangeOut,
+    errors={409: "The address was erased: it stays suppressed"},
 )
 def resubscribe(name: str, email: str, body: BaseModel) -> s.ChangeOut:
     data = _require(body, s.ResubscribeIn)
     mailing_list = list_service.get_list(session(), name)
     outcome = senders.resubscribe_address(
-        session(), mailing_list, email, now=context.now(), reason=data.reason, topic=data.topic
+        session(),
+        mailing_list,
+        email,
+        now=context.now(),
+        keyring=context.runtime().keyring,
+        reason=data.reason,
+        topic=data.topic,
     )
     return s.ChangeOut(changed=outcome.changed, status=status_out(name, email))
 
@@ -218,6 +245,7 @@ def bounce(name: str, body: BaseModel) -> s.RecordedOut:
         mailing_list,
         data.email,
         now=context.now(),
+        keyring=context.runtime().keyring,
         hard=data.type == "hard",
         campaign=data.campaign,
     )
@@ -235,7 +263,12 @@ def complaint(name: str, body: BaseModel) -> s.RecordedOut:
     data = _require(body, s.ComplaintIn)
     mailing_list = list_service.get_list(session(), name)
     outcome = senders.record_complaint(
-        session(), mailing_list, data.email, now=context.now(), campaign=data.campaign
+        session(),
+        mailing_list,
+        data.email,
+        now=context.now(),
+        keyring=context.runtime().keyring,
+        campaign=data.campaign,
     )
     return s.RecordedOut(recorded=outcome.changed)
 
@@ -285,10 +318,19 @@ def get_webhooks() -> s.WebhooksOut:
     status=201,
     body=s.WebhookIn,
     response=s.WebhookCreated,
+    errors={409: "UNSUBSVC_WEBHOOK_MAX_ENDPOINTS endpoints are active already"},
 )
 def add_webhook(body: BaseModel) -> s.WebhookCreated:
     data = _require(body, s.WebhookIn)
-    hook, secret = webhooks.add_endpoint(session(), data.url, now=context.now())
+    rt = context.runtime()
+    hook, secret = webhooks.add_endpoint(
+        session(),
+        data.url,
+        now=context.now(),
+        keyring=rt.keyring,
+        policy=webhooks.url_policy(rt.settings),
+        max_endpoints=rt.settings.webhook_max_endpoints,
+    )
     return s.WebhookCreated(id=hook.id, url=hook.url, active=True, pending=0, secret=secret)
 
 
@@ -302,3 +344,45 @@ def disable_webhook(webhook_id: int) -> None:
     if webhook_id > MAX_ID:
         raise NotFound(f"no webhook with id {webhook_id}")
     webhooks.disable_endpoint(session(), webhook_id, now=context.now())
+
+
+# -- data rights: one address's export and erasure (services.recipient_export, services.erasure)
+
+
+def _audit_recipient(action: str, address: str, detail: dict[str, Any]) -> None:
+    """Record a data-rights call under the API key's name, the address as a keyed hash."""
+    audit.record(
+        session(),
+        now=context.now(),
+        actor_kind=audit.API,
+        actor=g.api_key.name,
+        action=action,
+        target=audit.describe_target({"email": address}, context.runtime().keyring.address_hash),
+        client=limits.client_address(),
+        detail=detail,
+    )
+
+
+@api.route(
+    "/recipients/<email>",
+    "DELETE",
+    summary="Erase everything held about an address; it stays suppressed (unknown: recorded too)",
+    response=s.ErasureOut,
+)
+def erase_recipient(email: str) -> s.ErasureOut:
+    address = normalize_address(email)
+    summary = erasure.erase(session(), context.runtime().keyring, address, now=context.now())
+    _audit_recipient("recipient.erase", address, {"already_erased": summary.already_erased})
+    return s.ErasureOut(erased=True, summary=summary)
+
+
+@api.route(
+    "/recipients/<email>/export",
+    "GET",
+    summary="Everything held about an address, as one document",
+    response=s.RecipientExportOut,
+)
+def recipient_export(email: str) -> s.RecipientExportOut:
+    exported = export_recipient(session(), context.runtime().keyring, email, now=context.now())
+    _audit_recipient("recipient.export", exported.address, {"held": exported.held})
+    return s.RecipientExportOut.model_validate(export_document(exported))

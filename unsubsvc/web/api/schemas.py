@@ -7,6 +7,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from unsubsvc.core.preferences import Verdict
+from unsubsvc.services.erasure import ErasureSummary
+from unsubsvc.services.recipient_export import (
+    HeldEvent,
+    HeldSubscriber,
+    HeldSubscription,
+    HeldSurveyAnswer,
+)
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", examples=["news"])]
 #: What ``core.addresses.normalize_address`` accepts: one '@', a dot inside the domain,
@@ -98,6 +105,9 @@ class HeaderSet(BaseModel):
 
 class HeadersOut(BaseModel):
     recipients: list[HeaderSet]
+    erased: list[str] = Field(
+        default=[], description="Addresses erased at their owner's request: no headers, never mail"
+    )
 
 
 class StatusOut(BaseModel):
@@ -120,7 +130,7 @@ class EligibilityIn(Strict):
 
 class Excluded(BaseModel):
     email: str
-    reason: Verdict
+    reason: Verdict | Literal["erased"]
 
 
 class EligibilityOut(BaseModel):
@@ -199,7 +209,13 @@ class SuppressionsOut(BaseModel):
 
 class WebhookIn(Strict):
     url: Annotated[
-        str, Field(min_length=8, max_length=2000, examples=["https://hooks.example.com/unsub"])
+        str,
+        Field(
+            min_length=8,
+            max_length=2000,
+            examples=["https://hooks.example.com/unsub"],
+            description="A public host (https in production); private addresses are refused",
+        ),
     ]
 
 
@@ -223,3 +239,24 @@ class WebhookCreated(WebhookOut):
 
 class WebhooksOut(BaseModel):
     webhooks: list[WebhookOut]
+
+
+# -- data rights: the types are the services' own, so each field is named once.
+
+
+class ErasureOut(BaseModel):
+    erased: bool = Field(description="Always true: the address is erased and stays suppressed")
+    summary: ErasureSummary
+
+
+class RecipientExportOut(BaseModel):
+    format: int
+    held: bool = Field(description="Whether anything at all is stored about the address")
+    address: str
+    erased: bool
+    exported_at: AwareDatetime
+    subscriber: HeldSubscriber | None
+    subscriptions: list[HeldSubscription]
+    events: list[HeldEvent]
+    survey_answers: list[HeldSurveyAnswer]
+    pending_webhook_deliveries: int
