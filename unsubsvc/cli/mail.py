@@ -59,7 +59,11 @@ class _Signing:
     def sign(self, message: bytes, address: str) -> bytes:
         """Return ``message`` with the recipient's headers and every signature added."""
         links = recipient_links(
-            session(), minter(), self.mailing_list, address, now=now(),
+            session(),
+            minter(),
+            self.mailing_list,
+            address,
+            now=now(),
             campaign=self.campaign,
             keyring=runtime().keyring,
         )

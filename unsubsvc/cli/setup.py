@@ -106,7 +106,11 @@ def demo_command(host: str, port: int, then_serve: bool, campaigns: int, recipie
                     err=True,
                 )
         links = recipient_links(
-            db, demo.minter, "newsletter", "ann@example.com", now=demo.now(),
+            db,
+            demo.minter,
+            "newsletter",
+            "ann@example.com",
+            now=demo.now(),
             campaign="demo-1",
             keyring=demo.keyring,
         )
