@@ -19,7 +19,7 @@ from flask import Flask
 
 from tests.conftest import FakeClock
 from tests.helpers import CommandRunner, csrf_token, links_for, make_list, path_of, transaction
-from unsubsvc.runtime import build_runtime
+from unsubsvc.runtime import Runtime, build_runtime
 from unsubsvc.services import admin_users
 from unsubsvc.settings import ConfigError, load_settings
 from unsubsvc.web.app import create_app
@@ -40,20 +40,19 @@ def documented(path: Path) -> set[str]:
 @pytest.fixture
 def fresh_app(env: dict[str, str]) -> Iterator[Callable[[], Flask]]:
     """Build apps from the environment alone, as wsgi.py does (tables made from the models)."""
-    made: list[Flask] = []
+    made: list[Runtime] = []
 
     def build() -> Flask:
         from unsubsvc.db.base import Base
 
         runtime = build_runtime()
+        made.append(runtime)  # before create_app, which may refuse the settings
         Base.metadata.create_all(runtime.engine)
-        app = create_app(runtime, flask_config={"TESTING": True})
-        made.append(app)
-        return app
+        return create_app(runtime, flask_config={"TESTING": True})
 
     yield build
-    for app in made:
-        runtime_of(app).dispose()
+    for runtime in made:
+        runtime.dispose()
 
 
 def test_database_url(fresh_app: Callable[[], Flask], env: dict[str, str]) -> None:
