@@ -44,6 +44,18 @@ DEFAULT_WEBHOOK_MAX_ENDPOINTS = 10
 DEFAULT_ADMIN_IDLE_TIMEOUT = 30 * 60
 #: ... and this long after sign-in, however active (a working day).
 DEFAULT_ADMIN_SESSION_MAX_AGE = 12 * 60 * 60
+#: How long the undo button on an unsubscribe confirmation works without a mailed link.
+DEFAULT_UNDO_WINDOW = 30 * 60
+#: How long a sign-in link mailed by /manage works (it works once).
+DEFAULT_MANAGE_LINK_MAX_AGE = 60 * 60
+#: How long a mailed resubscribe confirmation link works.
+DEFAULT_CONFIRM_LINK_MAX_AGE = 7 * 24 * 60 * 60
+#: Days sent or failed outgoing mail rows are kept before they are purged.
+DEFAULT_MAIL_RETENTION_DAYS = 7
+#: Pages and mail are in this language when nothing better is known.
+DEFAULT_LOCALE = "en"
+#: What UNSUBSVC_SMTP_URL may start with: plain SMTP, STARTTLS upgrade, or TLS from the start.
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 
 
 class ConfigError(Exception):
@@ -72,6 +84,17 @@ class Settings:
     #: Seconds; see DEFAULT_ADMIN_IDLE_TIMEOUT and DEFAULT_ADMIN_SESSION_MAX_AGE.
     admin_idle_timeout: int = DEFAULT_ADMIN_IDLE_TIMEOUT
     admin_session_max_age: int = DEFAULT_ADMIN_SESSION_MAX_AGE
+    #: Where unsubsvc's own mail goes (``smtp://``, ``smtp+starttls://``, ``smtps://``,
+    #: with optional ``USER:PASS@``); None: mail is queued but not sent.
+    smtp_url: str | None = None
+    #: The From address of that mail.
+    mail_from: str = "unsubsvc@localhost"
+    mail_retention_days: int = DEFAULT_MAIL_RETENTION_DAYS
+    #: Seconds; see DEFAULT_UNDO_WINDOW, DEFAULT_MANAGE_LINK_MAX_AGE, DEFAULT_CONFIRM_LINK_MAX_AGE.
+    undo_window: int = DEFAULT_UNDO_WINDOW
+    manage_link_max_age: int = DEFAULT_MANAGE_LINK_MAX_AGE
+    confirm_link_max_age: int = DEFAULT_CONFIRM_LINK_MAX_AGE
+    default_locale: str = DEFAULT_LOCALE
     instance_path: Path = field(default_factory=lambda: default_instance_path())
     generated_secret: bool = field(default=False, compare=False)
     #: Whether the base URL came from UNSUBSVC_BASE_URL (else links may follow the served port).
@@ -150,6 +173,24 @@ def load_settings(
         except InvalidInput as exc:
             raise ConfigError(f"UNSUBSVC_MAILTO: {exc}") from exc
 
+    smtp_url = get("SMTP_URL")
+    if smtp_url is not None:
+        smtp_parts = urlsplit(smtp_url)
+        if smtp_parts.scheme not in SMTP_SCHEMES or not smtp_parts.hostname:
+            raise ConfigError(
+                "UNSUBSVC_SMTP_URL must look like smtp://HOST:PORT, "
+                "smtp+starttls://USER:PASS@HOST:PORT or smtps://HOST:PORT"
+            )
+    mail_from = get("MAIL_FROM")
+    if mail_from is not None:
+        try:
+            mail_from = normalize_address(mail_from)
+        except InvalidInput as exc:
+            raise ConfigError(f"UNSUBSVC_MAIL_FROM: {exc}") from exc
+    else:
+        host = parts.hostname or "localhost"
+        mail_from = f"unsubsvc@{host if '.' in host and not host[-1].isdigit() else 'localhost'}"
+
     return Settings(
         database_url=normalize_database_url(
             get("DATABASE_URL") or f"sqlite:///{instance_path / 'unsubsvc.sqlite'}"
@@ -184,6 +225,23 @@ def load_settings(
             _positive_int(get("ADMIN_SESSION_MAX_AGE"), "UNSUBSVC_ADMIN_SESSION_MAX_AGE")
             or DEFAULT_ADMIN_SESSION_MAX_AGE
         ),
+        smtp_url=smtp_url,
+        mail_from=mail_from,
+        mail_retention_days=(
+            _positive_int(get("MAIL_RETENTION_DAYS"), "UNSUBSVC_MAIL_RETENTION_DAYS")
+            or DEFAULT_MAIL_RETENTION_DAYS
+        ),
+        undo_window=_positive_int(get("UNDO_WINDOW"), "UNSUBSVC_UNDO_WINDOW")
+        or DEFAULT_UNDO_WINDOW,
+        manage_link_max_age=(
+            _positive_int(get("MANAGE_LINK_MAX_AGE"), "UNSUBSVC_MANAGE_LINK_MAX_AGE")
+            or DEFAULT_MANAGE_LINK_MAX_AGE
+        ),
+        confirm_link_max_age=(
+            _positive_int(get("CONFIRM_LINK_MAX_AGE"), "UNSUBSVC_CONFIRM_LINK_MAX_AGE")
+            or DEFAULT_CONFIRM_LINK_MAX_AGE
+        ),
+        default_locale=(get("DEFAULT_LOCALE") or DEFAULT_LOCALE).lower(),
         instance_path=instance_path,
         generated_secret=generated,
         base_url_configured=get("BASE_URL") is not None,

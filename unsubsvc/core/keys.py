@@ -35,6 +35,9 @@ class KeyPurpose(StrEnum):
     WEBHOOK_SECRETS = "webhook-secrets"
     #: Keyed hashes of addresses (erased addresses stay suppressed by hash).
     ADDRESS_HASH = "address-hash"
+    #: Short-lived links unsubsvc mails or shows itself: undo, resubscribe
+    #: confirmation, /manage sign-in (``core.action_links``; a salt per kind).
+    ACTION_LINKS = "action-links"
 
 
 def derive_key(secret: str | bytes, purpose: KeyPurpose) -> bytes:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -38,6 +39,16 @@ class MailingList(Base):
     created_at: Mapped[datetime]
     #: Benchmark niche (a key of ``core.reporting.NICHE_BENCHMARKS``), shown beside rates.
     niche: Mapped[str | None] = mapped_column(String(32))
+    #: The language of its pages and mail when neither the link, the recipient's
+    #: stored choice nor the browser names one we have (a locale code: ``de``).
+    default_locale: Mapped[str | None] = mapped_column(String(16))
+    #: Branding shown on every recipient page and mail of the list (None: the defaults).
+    #: ``#rrggbb``, checked for WCAG AA contrast when set.
+    brand_color: Mapped[str | None] = mapped_column(String(7))
+    brand_sender_name: Mapped[str | None] = mapped_column(String(200))
+    #: The sender's postal address or other footer text (CAN-SPAM asks for one).
+    brand_footer: Mapped[str | None] = mapped_column(Text)
+    brand_privacy_url: Mapped[str | None] = mapped_column(String(2000))
 
     topics: Mapped[list[Topic]] = relationship(
         back_populates="mailing_list", order_by="Topic.position", cascade="all, delete-orphan"
@@ -58,6 +69,8 @@ class Topic(Base):
     slug: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     position: Mapped[int] = mapped_column(Integer, default=0)
+    #: One sentence shown under the topic's toggle in the preference center.
+    description: Mapped[str | None] = mapped_column(Text)
 
     mailing_list: Mapped[MailingList] = relationship(back_populates="topics")
 
@@ -90,6 +103,8 @@ class Subscriber(Base):
     created_at: Mapped[datetime]
     #: Set while the subscriber has left every list of this sender at once.
     unsubscribed_all_at: Mapped[datetime | None]
+    #: The language the recipient chose on one of our pages (a locale code), if any.
+    locale: Mapped[str | None] = mapped_column(String(16))
 
 
 class Subscription(Base):
@@ -404,3 +419,68 @@ class ErasedAddress(Base):
     #: ``Keyring.address_hash`` of the case-folded address.
     address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     erased_at: Mapped[datetime]
+
+
+class ListLogo(Base):
+    """A list's logo, stored here and served by unsubsvc itself (the CSP allows no other origin).
+
+    In the database rather than on disk, so every app server behind a load
+    balancer serves the same file.
+    """
+
+    __tablename__ = "list_logo"
+
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("mailing_list.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: ``image/png``, ``image/jpeg``, ``image/gif`` or ``image/webp`` (sniffed, not trusted).
+    content_type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    #: SHA-256 of ``data``, hex: the URL and ETag change when the logo does.
+    sha256: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+class OutgoingMail(Base):
+    """Mail unsubsvc sends itself (sign-in links, resubscribe confirmations): a durable outbox.
+
+    Written in the same transaction as the change that asks for it, delivered over
+    SMTP afterwards with retries, like webhooks. The rendered message holds a
+    link that is a credential: it is cleared once the message is sent, and rows
+    are purged after the retention period.
+    """
+
+    __tablename__ = "outgoing_mail"
+    __table_args__ = (Index("ix_outgoing_mail_due", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: What it is (``manage-link``, ``resubscribe-confirm``): for logs and the admin.
+    kind: Mapped[str] = mapped_column(String(32))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
+    )
+    #: The envelope recipient (RFC 5321 RCPT TO).
+    recipient: Mapped[str] = mapped_column(String(254))
+    #: The whole RFC 5322 message, CRLF line ends, as it goes on the wire; empty once sent.
+    message: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    #: Set when it will not be tried again (a permanent SMTP refusal, or too many attempts).
+    failed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    leased_until: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+
+
+class UsedLink(Base):
+    """A single-use link that was followed: its nonce, so that it cannot be followed again."""
+
+    __tablename__ = "used_link"
+
+    #: SHA-256 of the link's nonce, hex.
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime]
+    #: After this the link has expired anyway, and the row can be purged.
+    expires_at: Mapped[datetime] = mapped_column(index=True)

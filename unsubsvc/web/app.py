@@ -22,6 +22,7 @@ from unsubsvc.web import (
     errors,
     health,
     hygiene,
+    i18n,
     limits,
     oneclick,
     security,
@@ -88,6 +89,7 @@ def create_app(
     limits.init_app(app)
     hygiene.init_app(app)
     errors.init_app(app)
+    i18n.init_app(app)
 
     app.register_blueprint(oneclick.bp)
     app.register_blueprint(api.bp)
