@@ -11,6 +11,7 @@ import dataclasses
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.helpers import CommandRunner
+from tests.smtp_sink import SmtpSink
 from unsubsvc.db.base import Base
 from unsubsvc.runtime import Runtime, build_runtime
 from unsubsvc.settings import load_settings, normalize_database_url
@@ -157,8 +159,8 @@ def runner(app: Flask) -> CommandRunner:
     return CommandRunner(runtime_of(app))
 
 
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
     """Serve ``app`` on a free loopback port in a background thread; yield its base URL."""
     import threading
 
@@ -172,6 +174,13 @@ def live_server(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """``app`` served on a free loopback port; its base URL."""
+    with serving(app) as base:
+        yield base
 
 
 CHROMIUM = os.environ.get("UNSUBSVC_CHROMIUM", "/usr/bin/chromium")
@@ -241,3 +250,32 @@ def api(app: Flask, clock: FakeClock) -> ApiClient:
     with runtime_of(app).unit_of_work() as session:
         key = create_key(session, "sender", now=clock.now).secret
     return ApiClient(app.test_client(), key)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, keeping what it receives.
+
+    ``url`` goes into UNSUBSVC_SMTP_URL; ``messages`` are the parsed messages,
+    ``received`` adds the envelope and exact bytes; ``wait_for(count, timeout)``.
+    """
+    from unsubsvc.web.context import wait_for_mail
+
+    sink = SmtpSink().start()
+    try:
+        yield sink
+    finally:
+        wait_for_mail()  # mail being sent after a request finishes before the server goes
+        sink.stop()
+
+
+@pytest.fixture
+def mail_app(
+    make_app: Callable[..., Flask], smtp_server: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Flask]:
+    """An app (as ``app``) whose mail goes to ``smtp_server``."""
+    from unsubsvc.web.context import wait_for_mail
+
+    monkeypatch.setenv("UNSUBSVC_SMTP_URL", smtp_server.url)
+    yield make_app()
+    wait_for_mail()

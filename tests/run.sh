@@ -23,6 +23,14 @@ if [ ! -x "$CHROMIUM" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+# axe-core for the accessibility browser tests (tests/axe_check.py), pinned by its lock
+# file; installed again only when the lock file is newer than what npm installed.
+if [ ! -f tests/axe/node_modules/.package-lock.json ] \
+    || [ tests/axe/package-lock.json -nt tests/axe/node_modules/.package-lock.json ]; then
+    echo "== npm ci (axe-core)"
+    npm ci --prefix tests/axe --no-audit --no-fund --silent
+fi
+
 # PostgreSQL: use UNSUBSVC_TEST_DATABASE_URL if given, else the local server
 # (started if it is installed but not running).
 if [ -z "${UNSUBSVC_TEST_DATABASE_URL:-}" ]; then

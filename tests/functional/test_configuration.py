@@ -12,18 +12,22 @@ import runpy
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from tests.conftest import FakeClock
 from tests.helpers import CommandRunner, csrf_token, links_for, make_list, path_of, transaction
+from tests.smtp_sink import SmtpSink
+from unsubsvc.db.models import OutgoingMail
 from unsubsvc.runtime import Runtime, build_runtime
 from unsubsvc.services import admin_users
 from unsubsvc.settings import ConfigError, load_settings
 from unsubsvc.web.app import create_app
-from unsubsvc.web.context import runtime_of
+from unsubsvc.web.context import runtime_of, wait_for_mail
 
 ROOT = Path(__file__).resolve().parents[2]
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
@@ -419,3 +423,154 @@ def test_webhook_max_endpoints(
     monkeypatch.setenv("UNSUBSVC_WEBHOOK_MAX_ENDPOINTS", "0")
     with pytest.raises(ConfigError, match="UNSUBSVC_WEBHOOK_MAX_ENDPOINTS"):
         load_settings()
+
+
+# -- mail unsubsvc sends itself, undo and link lifetimes, language ---------------------------
+
+
+def _ask_for_a_link(app: Flask, *, new_database: bool = True) -> None:
+    """Have /manage mail Ann a sign-in link (she is on the list), and wait for the send."""
+    if new_database:
+        make_list(app)
+        links_for(app)
+    response = app.test_client().post("/manage", data={"email": "ann@example.com"})
+    assert response.status_code == 303
+    wait_for_mail()
+
+
+def _link_in(message: EmailMessage, under: str) -> str:
+    """Return the path of the link under ``under`` in a received message's text part."""
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    found = re.search(rf"https?://[^/\s]+({re.escape(under)}\S+)", part.get_content())
+    assert found is not None
+    return found.group(1)
+
+
+def test_smtp_url(
+    make_app: Callable[..., Flask], smtp_server: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unset: mail is queued and not sent; set: it goes to that server; a bad URL is refused."""
+    quiet = make_app()
+    _ask_for_a_link(quiet)
+    with transaction(quiet) as session:
+        (queued,) = session.scalars(sa.select(OutgoingMail)).all()
+        assert queued.sent_at is None and queued.attempts == 0
+    assert smtp_server.messages == []
+
+    monkeypatch.setenv("UNSUBSVC_SMTP_URL", smtp_server.url)
+    assert load_settings().smtp_url == smtp_server.url
+    _ask_for_a_link(make_app(), new_database=False)  # the same database: Ann is known
+    (message,) = smtp_server.wait_for(1)
+    assert message["To"].lower() == "ann@example.com"
+
+    monkeypatch.setenv("UNSUBSVC_SMTP_URL", "http://127.0.0.1:25")
+    with pytest.raises(ConfigError, match="UNSUBSVC_SMTP_URL"):
+        load_settings()
+
+
+def test_mail_from(
+    make_app: Callable[..., Flask], smtp_server: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UNSUBSVC_SMTP_URL", smtp_server.url)
+    monkeypatch.setenv("UNSUBSVC_MAIL_FROM", "Lists@Example.org")
+    _ask_for_a_link(make_app())
+    (message,) = smtp_server.wait_for(1)
+    assert "lists@example.org" in message["From"].lower()
+    assert smtp_server.received[0].mail_from.lower() == "lists@example.org"
+    monkeypatch.setenv("UNSUBSVC_MAIL_FROM", "not an address")
+    with pytest.raises(ConfigError, match="UNSUBSVC_MAIL_FROM"):
+        load_settings()
+
+
+def test_mail_retention_days(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """Whole days above 0, default 7 (the purge itself: test_outbox)."""
+    assert load_settings().mail_retention_days == 7
+    monkeypatch.setenv("UNSUBSVC_MAIL_RETENTION_DAYS", "2")
+    assert load_settings().mail_retention_days == 2
+    monkeypatch.setenv("UNSUBSVC_MAIL_RETENTION_DAYS", "0")
+    with pytest.raises(ConfigError, match="UNSUBSVC_MAIL_RETENTION_DAYS"):
+        load_settings()
+
+
+def test_undo_window(
+    make_app: Callable[..., Flask], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 60-second window: the undo link works for a minute, not after (default: 30 minutes)."""
+    monkeypatch.setenv("UNSUBSVC_UNDO_WINDOW", "60")
+    app = make_app()
+    make_list(app)
+    client = app.test_client(use_cookies=False)
+
+    def undo_after(seconds: int) -> str:
+        landing = path_of(links_for(app).unsubscribe_url)
+        page = client.get(client.post(landing + "/confirm").headers["Location"])
+        html = page.get_data(as_text=True)
+        action = re.search(r'<form method="post" action="([^"]+/undo)"', html)
+        assert action is not None
+        fields = dict(re.findall(r'<input type="hidden" name="(undo|scope)" value="([^"]+)"', html))
+        clock.advance(seconds=seconds)
+        return str(client.post(action.group(1), data=fields).headers["Location"])
+
+    assert "done=resubscribed" in undo_after(50)
+    assert "done=undo-refused" in undo_after(61)
+    monkeypatch.setenv("UNSUBSVC_UNDO_WINDOW", "soon")
+    with pytest.raises(ConfigError, match="UNSUBSVC_UNDO_WINDOW"):
+        load_settings()
+
+
+def test_manage_link_max_age(
+    make_app: Callable[..., Flask],
+    smtp_server: SmtpSink,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sign-in link lives this many seconds (default an hour)."""
+    monkeypatch.setenv("UNSUBSVC_SMTP_URL", smtp_server.url)
+    monkeypatch.setenv("UNSUBSVC_MANAGE_LINK_MAX_AGE", "120")
+    app = make_app()
+    _ask_for_a_link(app)
+    link = _link_in(smtp_server.wait_for(1)[0], "/manage/")
+    clock.advance(seconds=100)
+    assert app.test_client().get(link).status_code == 200
+    clock.advance(seconds=21)
+    assert app.test_client().get(link).status_code == 400
+    monkeypatch.setenv("UNSUBSVC_MANAGE_LINK_MAX_AGE", "-5")
+    with pytest.raises(ConfigError, match="UNSUBSVC_MANAGE_LINK_MAX_AGE"):
+        load_settings()
+
+
+def test_confirm_link_max_age(
+    make_app: Callable[..., Flask],
+    smtp_server: SmtpSink,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A mailed resubscribe confirmation lives this many seconds (default 7 days)."""
+    monkeypatch.setenv("UNSUBSVC_SMTP_URL", smtp_server.url)
+    monkeypatch.setenv("UNSUBSVC_CONFIRM_LINK_MAX_AGE", "3600")
+    app = make_app()
+    make_list(app)
+    client = app.test_client(use_cookies=False)
+    links = links_for(app)
+    client.post(path_of(links.unsubscribe_url), data=ONE_CLICK)
+    asked = client.post(path_of(links.preferences_url) + "/resubscribe", data={"scope": "list"})
+    assert asked.status_code == 303
+    wait_for_mail()
+    link = _link_in(smtp_server.wait_for(1)[0], "/p/confirm/")
+    clock.advance(seconds=3500)
+    assert client.get(link).status_code == 200  # still valid (GET changes nothing)
+    clock.advance(seconds=101)
+    assert client.post(link).status_code == 400  # expired: still unsubscribed
+    monkeypatch.setenv("UNSUBSVC_CONFIRM_LINK_MAX_AGE", "a week")
+    with pytest.raises(ConfigError, match="UNSUBSVC_CONFIRM_LINK_MAX_AGE"):
+        load_settings()
+
+
+def test_default_locale(make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The language when neither ?lang=, the subscriber, Accept-Language nor the list says."""
+    monkeypatch.setenv("UNSUBSVC_DEFAULT_LOCALE", "fr")
+    app = make_app()
+    make_list(app)
+    html = app.test_client().get(path_of(links_for(app).unsubscribe_url)).get_data(as_text=True)
+    assert '<html lang="fr"' in html

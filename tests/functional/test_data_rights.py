@@ -242,6 +242,7 @@ def test_erasing_twice_and_erasing_an_unknown_address(app: Flask, world: dict[st
         "events": [],
         "survey_answers": [],
         "pending_webhook_deliveries": 0,
+        "outgoing_mail": [],
     }
 
 

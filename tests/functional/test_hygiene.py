@@ -6,14 +6,14 @@ import pytest
 from flask import Flask
 
 from tests.conftest import ApiClient
-from tests.helpers import csrf_token, links_for, make_list, path_of, snapshot
+from tests.helpers import links_for, make_list, path_of, snapshot
 
 
 @pytest.mark.parametrize(
     "path",
     [
         "/u/abc%00def",
-        "/p/x%00/topics",
+        "/p/x%00/unsubscribed",
         "/api/v1/lists/news%00",
         "/api/v1/lists/news/recipients/a%00@example.com",
     ],
@@ -30,15 +30,9 @@ def test_nul_in_a_form_changes_nothing(app: Flask) -> None:
     client = app.test_client()
     links = links_for(app)
     prefs = path_of(links.preferences_url)
-    page = client.post(
-        prefs + "/unsubscribe",
-        data={"scope": "list", "csrf_token": csrf_token(client.get(prefs).get_data(as_text=True))},
-    ).get_data(as_text=True)
+    assert client.post(prefs + "/unsubscribe", data={"scope": "list"}).status_code == 303
     before = snapshot(app)
-    response = client.post(
-        prefs + "/survey",
-        data={"reason": "other", "comment": "a\x00b", "csrf_token": csrf_token(page)},
-    )
+    response = client.post(prefs + "/survey", data={"reason": "other", "comment": "a\x00b"})
     assert response.status_code == 400
     assert snapshot(app) == before
 

@@ -174,7 +174,7 @@ def test_server_logs_carry_no_token(
         assert send(f"{base}/u/{unsubscribe}") == 200
         assert send(f"{base}/u/{unsubscribe}", ONE_CLICK) == 200
         assert send(f"{base}/p/{preferences}") == 200
-        assert send(f"{base}/p/{preferences}/pause", b"") == 400  # no CSRF token
+        assert send(f"{base}/p/{preferences}/resubscribe", b"") == 400  # no scope given
         assert send(f"{base}/u/{tampered}", ONE_CLICK) == 400
         assert send(f"{base}/healthz", headers={"Referer": f"{base}/u/{unsubscribe}"}) == 200
         refuse_events(database_url)

@@ -177,38 +177,45 @@ def test_landing_page_explains_and_links_to_preferences(client: FlaskClient, uri
     assert "Unsubscribe from News from Example?" in page
     assert "all mail from News from Example" in page
     assert re.search(r'<form method="post" action="/u/[^"]+/confirm">', page)
-    assert 'name="csrf_token"' in page
+    # The signed URI is the button's credential: no CSRF token, so no cookie is needed.
+    assert 'name="csrf_token"' not in page
     assert re.search(r'href="https://unsub.example.com/p/[^"]+"', page)
     # The address is recognisable but not spelled out for whoever the link reaches.
     assert "Ann@Example.com" not in page
     assert "A•@Example.com" not in page and "A•" in page
 
 
-def test_landing_page_button_unsubscribes(app: Flask, client: FlaskClient, uri: str) -> None:
-    page = client.get(uri).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-    assert token is not None
+def test_landing_page_button_unsubscribes_and_redirects(app: Flask, uri: str) -> None:
+    app.config["WTF_CSRF_ENABLED"] = True  # as in production: the button still needs no token
+    client = app.test_client(use_cookies=False)
 
-    response = client.post(uri + "/confirm", data={"csrf_token": token.group(1)})
+    response = client.post(uri + "/confirm", data={})
 
-    assert response.status_code == 200
-    assert "You are unsubscribed" in response.get_data(as_text=True)
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert "/unsubscribed?" in location and "undo=" in location and location.endswith("#status")
+    assert "Set-Cookie" not in response.headers
     assert status(app)["subscribed"] is False
     assert [(e["kind"], e["channel"], e["campaign"]) for e in events(app)] == [
         ("unsubscribe", "landing_page", "c1")
     ]
+    shown = client.get(location).get_data(as_text=True)
+    assert "You are unsubscribed" in shown
+    assert "Undo: resubscribe me" in shown
     # Coming back shows the current state instead of the button.
     again = client.get(uri).get_data(as_text=True)
     assert "You are unsubscribed" in again
     assert "/confirm" not in again
 
 
-def test_landing_page_button_without_csrf_token_is_refused(app: Flask, uri: str) -> None:
-    app.config["WTF_CSRF_ENABLED"] = True
-    before = snapshot(app)
-    response = app.test_client().post(uri + "/confirm", data={})
-    assert response.status_code == 400
-    assert snapshot(app) == before
+def test_pressing_the_button_again_changes_nothing_more(app: Flask, uri: str) -> None:
+    client = app.test_client(use_cookies=False)
+    client.post(uri + "/confirm")
+    again = client.post(uri + "/confirm")
+    assert again.status_code == 303
+    assert "done=already" in again.headers["Location"]
+    assert "undo=" not in again.headers["Location"]
+    assert count_events(app) == 1
 
 
 def test_confirm_is_post_only(client: FlaskClient, uri: str) -> None:

@@ -15,6 +15,7 @@ from unsubsvc.core.preferences import (
     is_downgrade,
     may_mail,
     pause_end,
+    undo_allowed,
 )
 
 PAUSED_UNTIL = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
@@ -192,3 +193,19 @@ def test_check_survey(
 def test_check_survey_refuses(reason: str | None, comment: str | None) -> None:
     with pytest.raises(InvalidInput):
         check_survey(reason, comment)
+
+
+def test_check_survey_states_the_limit_inclusively() -> None:
+    with pytest.raises(InvalidInput, match="up to 500 characters"):
+        check_survey(None, "x" * 501)
+
+
+@pytest.mark.parametrize(
+    ("link_event", "latest", "allowed"),
+    [(7, 7, True), (7, 9, False), (7, None, False), (9, 7, False)],
+    ids=["still-newest", "newer-change", "no-change-recorded", "link-from-the-future"],
+)
+def test_undo_only_while_its_unsubscribe_is_the_newest_change(
+    link_event: int, latest: int | None, allowed: bool
+) -> None:
+    assert undo_allowed(link_event, latest) is allowed

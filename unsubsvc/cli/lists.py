@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from unsubsvc.cli.common import minter, now, runtime, session, unit_of_work
+from unsubsvc.core.languages import LANGUAGES
+from unsubsvc.services import branding as brand_service
 from unsubsvc.services import lists as list_service
 from unsubsvc.services.links import RecipientLinks, recipient_links
 from unsubsvc.services.status import status_document
@@ -28,6 +31,14 @@ def list_group() -> None:
 )
 @click.option("--display-name", help="The name recipients see; defaults to NAME.")
 @click.option("--niche", help="Benchmark niche for reports (media, b2b_saas, ecommerce, …).")
+@click.option(
+    "--topic-description",
+    "topic_descriptions",
+    multiple=True,
+    metavar="SLUG=TEXT",
+    help="What a topic's mail is about, shown in the preference center. Repeatable.",
+)
+@click.option("--language", help=f"The list's default language ({', '.join(LANGUAGES)}).")
 @unit_of_work
 def list_create(
     name: str,
@@ -35,6 +46,8 @@ def list_create(
     frequencies: tuple[str, ...],
     display_name: str | None,
     niche: str | None,
+    topic_descriptions: tuple[str, ...],
+    language: str | None,
 ) -> None:
     """Create the list NAME with its topics and frequencies."""
     created = list_service.create_list(
@@ -46,6 +59,10 @@ def list_create(
         frequencies=frequencies,
         niche=niche,
     )
+    if topic_descriptions or language:
+        list_service.update_list(
+            session(), created, topic_descriptions=topic_descriptions, language=language
+        )
     click.echo(f"Created list {created.name!r}.", err=True)
 
 
@@ -59,12 +76,82 @@ def list_niche(name: str, niche: str | None) -> None:
     click.echo(f"List {name!r}: niche {niche or 'cleared'}.", err=True)
 
 
+@list_group.command("update")
+@click.argument("name")
+@click.option(
+    "--topic-description",
+    "topic_descriptions",
+    multiple=True,
+    metavar="SLUG=TEXT",
+    help="What a topic's mail is about (an empty TEXT clears it). Repeatable.",
+)
+@click.option("--language", help=f"The list's default language ({', '.join(LANGUAGES)}).")
+@unit_of_work
+def list_update(name: str, topic_descriptions: tuple[str, ...], language: str | None) -> None:
+    """Set a list's topic descriptions and default language."""
+    found = list_service.get_list(session(), name)
+    list_service.update_list(
+        session(), found, topic_descriptions=topic_descriptions, language=language
+    )
+    click.echo(f"Updated list {name!r}.", err=True)
+
+
+@list_group.command("brand")
+@click.argument("name")
+@click.option(
+    "--logo",
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+    help="A PNG, JPEG, GIF or WebP logo, at most 512 KiB (SVG is refused).",
+)
+@click.option("--clear-logo", is_flag=True, help="Remove the list's logo.")
+@click.option(
+    "--color",
+    metavar="HEX",
+    help="Accent colour, #RRGGBB or #RGB; must reach WCAG AA 4.5:1. Empty clears it.",
+)
+@click.option("--sender-name", metavar="TEXT", help="The sender recipients see. Empty clears it.")
+@click.option("--footer", metavar="TEXT", help="Postal address or other footer. Empty clears it.")
+@click.option("--privacy-url", metavar="URL", help="Privacy-policy link. Empty clears it.")
+@unit_of_work
+def list_brand(
+    name: str,
+    logo: Path | None,
+    clear_logo: bool,
+    color: str | None,
+    sender_name: str | None,
+    footer: str | None,
+    privacy_url: str | None,
+) -> None:
+    """Set the brand a list's recipient pages and mail show."""
+    if logo is not None and clear_logo:
+        raise click.UsageError("give --logo or --clear-logo, not both")
+    found = list_service.get_list(session(), name)
+    fields: dict[str, object] = {
+        key: value or None
+        for key, value in (
+            ("color", color),
+            ("sender_name", sender_name),
+            ("footer", footer),
+            ("privacy_url", privacy_url),
+        )
+        if value is not None
+    }
+    if logo is not None:
+        fields["logo_data"] = logo.read_bytes()
+    elif clear_logo:
+        fields["logo_data"] = None
+    change = brand_service.set_brand(session(), found, now=now(), **fields)
+    changed = ", ".join(change.fields) or "nothing"
+    click.echo(f"List {name!r}: brand updated ({changed}).", err=True)
+
+
 @list_group.command("show")
 @click.argument("name")
 @unit_of_work
 def list_show(name: str) -> None:
-    """Print a list's topics and frequencies as JSON."""
+    """Print a list's topics, frequencies, language and brand as JSON."""
     found = list_service.get_list(session(), name)
+    logo = brand_service.logo(session(), found.id)
     click.echo(
         json.dumps(
             {
@@ -72,6 +159,23 @@ def list_show(name: str) -> None:
                 "display_name": found.display_name,
                 "topics": [t.slug for t in found.topics],
                 "frequencies": [f.slug for f in found.frequencies],
+                "topic_descriptions": {
+                    t.slug: t.description for t in found.topics if t.description
+                },
+                "language": found.default_locale,
+                "brand": {
+                    "sender_name": found.brand_sender_name,
+                    "color": found.brand_color,
+                    "footer": found.brand_footer,
+                    "privacy_url": found.brand_privacy_url,
+                    "logo": None
+                    if logo is None
+                    else {
+                        "content_type": logo.content_type,
+                        "bytes": len(logo.data),
+                        "sha256": logo.sha256,
+                    },
+                },
             }
         )
     )

@@ -44,21 +44,34 @@ def init_command() -> None:
     show_default=True,
     help="Also run 'webhooks deliver' in a child process while serving.",
 )
-def serve_command(host: str, port: int, workers: int, threads: int, deliver_webhooks: bool) -> None:
+@click.option(
+    "--deliver-mail/--no-deliver-mail",
+    default=False,
+    show_default=True,
+    help="Also run 'outbox deliver' (retries of unsubsvc's own mail) in a child process.",
+)
+def serve_command(
+    host: str, port: int, workers: int, threads: int, deliver_webhooks: bool, deliver_mail: bool
+) -> None:
     """Serve HTTP with gunicorn (waitress on Windows)."""
-    from unsubsvc.cli import webhooks
+    from unsubsvc.cli import outbox, webhooks
     from unsubsvc.serving import serve
     from unsubsvc.web.app import create_app
 
     app = create_app(runtime())
-    deliverer = webhooks.spawn_deliverer(webhooks.DEFAULT_INTERVAL) if deliver_webhooks else None
+    children = []
+    if deliver_webhooks:
+        children.append(webhooks.spawn_deliverer(webhooks.DEFAULT_INTERVAL))
+    if deliver_mail:
+        children.append(outbox.spawn_deliverer(outbox.DEFAULT_INTERVAL))
     parent = os.getpid()
     try:
         serve(app, host, port, workers=workers, threads=threads)
     finally:
-        # gunicorn's forked workers leave through this frame too: only the parent stops it.
-        if deliverer is not None and os.getpid() == parent:
-            webhooks.stop_deliverer(deliverer)
+        # gunicorn's forked workers leave through this frame too: only the parent stops them.
+        if os.getpid() == parent:
+            for child in children:
+                webhooks.stop_deliverer(child)
 
 
 @click.command("demo")

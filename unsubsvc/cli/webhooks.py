@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
-from types import FrameType
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from unsubsvc.cli.background import (
+    die_with_parent,
+    sleep_unless_stopped,
+    stop_child,
+    stop_signals,
+)
 from unsubsvc.cli.common import now, runtime, session, unit_of_work
 from unsubsvc.services import webhooks as svc
 
@@ -160,7 +162,7 @@ def webhooks_deliver(
         return
     total = svc.DeliveryStats()
     next_purge = time.monotonic()
-    with _stop_signals() as stopped:
+    with stop_signals() as stopped:
         click.echo(f"Delivering webhooks every {interval:g} s until stopped.", err=True)
         with deliverer(stopped) as loop:
             while not stopped():
@@ -178,7 +180,7 @@ def webhooks_deliver(
                 if time.monotonic() >= next_purge:
                     next_purge = time.monotonic() + PURGE_INTERVAL
                     _purge_quietly()
-                _sleep(interval, stopped)
+                sleep_unless_stopped(interval, stopped)
             total += _finish(loop)
     click.echo(f"Stopped delivering webhooks ({total}).", err=True)
 
@@ -223,36 +225,6 @@ def _finish(deliverer: svc.Deliverer) -> svc.DeliveryStats:
         return svc.DeliveryStats()
 
 
-@contextmanager
-def _stop_signals() -> Iterator[Callable[[], bool]]:
-    """Turn SIGTERM and SIGINT into a flag, so a row being sent is finished and recorded."""
-    # Only set() runs in the handler and only is_set() (lock-free) elsewhere: never wait().
-    stop = threading.Event()
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    if threading.current_thread() is not threading.main_thread():  # signals need the main thread
-        yield stop.is_set
-        return
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop.is_set
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _sleep(seconds: float, stopped: Callable[[], bool]) -> None:
-    """Sleep up to ``seconds``, in short steps so a stop request is seen promptly."""
-    deadline = time.monotonic() + seconds
-    while not stopped():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.1))
-
-
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
@@ -268,18 +240,14 @@ def spawn_deliverer(interval: float) -> subprocess.Popen[bytes]:
         "--interval",
         repr(float(interval)),
     ]
-    return subprocess.Popen(command, env=dict(os.environ))  # noqa: S603 - fixed argv, no shell
+    return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        command, env=dict(os.environ), preexec_fn=die_with_parent
+    )
 
 
 def stop_deliverer(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> int:
     """Stop a deliverer with SIGTERM, or kill it after ``timeout`` seconds; return its exit code."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            return process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    return process.wait()
+    return stop_child(process, timeout)
 
 
 COMMANDS: tuple[click.Command, ...] = (webhooks_group,)

@@ -128,5 +128,20 @@ def check_survey(reason: str | None, comment: str | None) -> tuple[str | None, s
         raise InvalidInput(f"unknown reason {reason!r}")
     text = (comment or "").strip() or None
     if text is not None and len(text) > SURVEY_COMMENT_MAX:
-        raise InvalidInput(f"Please keep the comment under {SURVEY_COMMENT_MAX} characters.")
+        raise InvalidInput(f"The comment can be up to {SURVEY_COMMENT_MAX} characters.")
     return reason, text
+
+
+#: The preference center's pause choices besides PAUSE_OPTIONS: no pause (or end the one in
+#: force), and keep the pause in force as it is.
+PAUSE_NONE = "none"
+PAUSE_KEEP = "keep"
+
+
+def undo_allowed(link_event_id: int, latest_change_id: int | None) -> bool:
+    """Return whether an undo link for unsubscribe ``link_event_id`` may still act.
+
+    Only while that unsubscribe is the newest change of its scope: after a later
+    resubscribe or unsubscribe, the link would undo something it was not made for.
+    """
+    return latest_change_id == link_event_id

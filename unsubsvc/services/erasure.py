@@ -41,6 +41,7 @@ from unsubsvc.db.models import (
     CampaignUnsubscriber,
     ErasedAddress,
     Event,
+    OutgoingMail,
     Subscriber,
     Subscription,
     SurveyResponse,
@@ -86,6 +87,8 @@ class ErasureSummary:
     events_anonymized: int = 0
     survey_comments_removed: int = 0
     webhook_deliveries_deleted: int = 0
+    #: Mail unsubsvc was to send or sent to the address (its outbox rows).
+    outgoing_mail_deleted: int = 0
 
 
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
@@ -154,6 +157,13 @@ def erase(session: Session, keyring: Keyring, email: str, *, now: datetime) -> E
     counts["events_anonymized"] = counts.get("events_anonymized", 0) + _scrub_anonymous(
         session, key
     )
+    # Queued mail holds the address and a link; it is not sent after an erasure.
+    counts["outgoing_mail_deleted"] = counts.get("outgoing_mail_deleted", 0) + _rowcount(
+        session.execute(
+            delete(OutgoingMail).where(func.lower(OutgoingMail.recipient) == key),
+            execution_options={"synchronize_session": False},
+        )
+    )
     # The current key's hash, even when an older key's is there: lookups stay one probe.
     insert_ignore(
         session,
@@ -181,6 +191,12 @@ def _remove_subscriber(session: Session, subscriber_id: int) -> dict[str, int]:
     sync = {"synchronize_session": False}
     counts: dict[str, int] = {}
     subscription_ids = set(session.scalars(subscriptions))
+    counts["outgoing_mail_deleted"] = _rowcount(
+        session.execute(
+            delete(OutgoingMail).where(OutgoingMail.subscriber_id == subscriber_id),
+            execution_options=sync,
+        )
+    )
     session.execute(
         delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(deliveries)),
         execution_options=sync,

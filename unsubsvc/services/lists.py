@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from unsubsvc.core.errors import Conflict, InvalidInput, UnknownList
+from unsubsvc.core.languages import check_language
 from unsubsvc.core.reporting import NICHE_BENCHMARKS
 from unsubsvc.db.models import Frequency, MailingList, Topic
 
@@ -101,3 +102,39 @@ def find_topic(mailing_list: MailingList, slug: str) -> Topic:
             return topic
     known = ", ".join(t.slug for t in mailing_list.topics) or "none"
     raise InvalidInput(f"list {mailing_list.name!r} has no topic {slug!r} (topics: {known})")
+
+
+#: Longest topic description we store (shown under the topic's checkbox).
+MAX_TOPIC_DESCRIPTION = 500
+
+
+def parse_topic_descriptions(values: Sequence[str]) -> dict[str, str]:
+    """Split ``SLUG=TEXT`` pairs (an empty TEXT clears a description)."""
+    parsed: dict[str, str] = {}
+    for value in values:
+        slug, sep, text = value.partition("=")
+        if not sep:
+            raise InvalidInput(f"topic description {value!r} must be SLUG=TEXT")
+        text = " ".join(text.split())
+        if len(text) > MAX_TOPIC_DESCRIPTION:
+            raise InvalidInput(
+                f"topic description for {slug!r} is over {MAX_TOPIC_DESCRIPTION} characters"
+            )
+        parsed[slug.strip()] = text
+    return parsed
+
+
+def update_list(
+    session: Session,
+    mailing_list: MailingList,
+    *,
+    topic_descriptions: Sequence[str] = (),
+    language: str | None = None,
+) -> MailingList:
+    """Set topic descriptions (``SLUG=TEXT``) and the list's default language."""
+    for slug, text in parse_topic_descriptions(topic_descriptions).items():
+        find_topic(mailing_list, slug).description = text or None
+    if language is not None:
+        mailing_list.default_locale = check_language(language)
+    session.flush()
+    return mailing_list

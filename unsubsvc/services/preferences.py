@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -201,14 +202,25 @@ def unsubscribe_all(
 
 
 def resubscribe_all(
-    session: Session, target: Target, *, channel: Channel = CENTER, now: datetime
+    session: Session,
+    target: Target,
+    *,
+    channel: Channel = CENTER,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
 ) -> Outcome:
     """Undo leaving every list; each list's own choices apply again."""
-    return _set_unsubscribed_all(session, target, channel, now, leave=False)
+    return _set_unsubscribed_all(session, target, channel, now, leave=False, detail=detail)
 
 
 def _set_unsubscribed_all(
-    session: Session, target: Target, channel: Channel, now: datetime, *, leave: bool
+    session: Session,
+    target: Target,
+    channel: Channel,
+    now: datetime,
+    *,
+    leave: bool,
+    detail: dict[str, Any] | None = None,
 ) -> Outcome:
     column = Subscriber.unsubscribed_all_at
     flipped = session.execute(
@@ -225,7 +237,9 @@ def _set_unsubscribed_all(
         return Outcome(False)
     kind = EventKind.UNSUBSCRIBE if leave else EventKind.RESUBSCRIBE
     no_topic = Target(target.mailing_list, target.subscriber, None, target.campaign_id)
-    event_id = record_event(session, no_topic, kind, channel, now, {"scope": "all"})
+    event_id = record_event(
+        session, no_topic, kind, channel, now, {"scope": "all", **(detail or {})}
+    )
     return Outcome(True, event_id)
 
 
@@ -248,11 +262,14 @@ def last_unsubscribe(session: Session, target: Target) -> LastUnsubscribe | None
 
 def record_survey(
     session: Session, target: Target, reason: str | None, comment: str | None, *, now: datetime
-) -> SurveyResponse:
-    """Attach an exit-survey answer to the newest unsubscribe; answering again replaces it."""
+) -> SurveyResponse | None:
+    """Attach an exit-survey answer to the newest unsubscribe; answering again replaces it.
+
+    The survey is optional: an empty answer stores nothing (and keeps an earlier one).
+    """
     reason, comment = check_survey(reason, comment)
     if reason is None and comment is None:
-        raise InvalidInput("Choose a reason or write a comment, or simply leave this page.")
+        return None
     last = last_unsubscribe(session, target)
     if last is None:
         raise NotFound("There is no unsubscribe to give a reason for.")

@@ -21,6 +21,7 @@ from unsubsvc.db.models import (
     Event,
     Frequency,
     MailingList,
+    OutgoingMail,
     Subscriber,
     Subscription,
     SurveyResponse,
@@ -84,6 +85,16 @@ class HeldSurveyAnswer:
 
 
 @dataclass(frozen=True)
+class HeldOutgoingMail:
+    """A message unsubsvc queued or sent to the address (never its body: it held a link)."""
+
+    kind: str
+    created_at: datetime
+    sent_at: datetime | None
+    failed_at: datetime | None
+
+
+@dataclass(frozen=True)
 class RecipientExport:
     """What is held about one address; ``held`` is False when there is nothing."""
 
@@ -96,6 +107,8 @@ class RecipientExport:
     survey_answers: list[HeldSurveyAnswer] = field(default_factory=list)
     #: Webhook deliveries about the address not yet accepted by their endpoint.
     pending_webhook_deliveries: int = 0
+    #: Mail unsubsvc itself sent or is to send to the address (sign-in links, confirmations).
+    outgoing_mail: list[HeldOutgoingMail] = field(default_factory=list)
 
     @property
     def held(self) -> bool:
@@ -127,6 +140,7 @@ def export_recipient(
         subscriptions=_subscriptions(session, subscriber.id),
         events=_events(session, subscriber.id),
         survey_answers=_survey_answers(session, subscriber.id),
+        outgoing_mail=_outgoing_mail(session, subscriber.id),
         pending_webhook_deliveries=int(
             session.scalar(
                 select(func.count())
@@ -139,6 +153,17 @@ def export_recipient(
             or 0
         ),
     )
+
+
+def _outgoing_mail(session: Session, subscriber_id: int) -> list[HeldOutgoingMail]:
+    rows = session.execute(
+        select(
+            OutgoingMail.kind, OutgoingMail.created_at, OutgoingMail.sent_at, OutgoingMail.failed_at
+        )
+        .where(OutgoingMail.subscriber_id == subscriber_id)
+        .order_by(OutgoingMail.id)
+    )
+    return [HeldOutgoingMail(*row) for row in rows]
 
 
 def _subscriptions(session: Session, subscriber_id: int) -> list[HeldSubscription]:

@@ -19,6 +19,7 @@ from unsubsvc.core.events import Channel, EventKind
 from unsubsvc.core.tokens import TokenPayload
 from unsubsvc.db.models import (
     Campaign,
+    Event,
     MailingList,
     Subscriber,
     Subscription,
@@ -164,3 +165,33 @@ _FLIP = (
     .values(subscribed=bindparam("value", type_=Boolean), updated_at=bindparam("now"))
     .returning(_SUBSCRIPTION.c.id)
 )
+
+
+_STATE_CHANGES = (EventKind.UNSUBSCRIBE.value, EventKind.RESUBSCRIBE.value)
+
+
+def latest_change_id(session: Session, target: Target, scope: str) -> int | None:
+    """Return the id of the newest unsubscribe or resubscribe of ``scope``, or None.
+
+    ``scope`` is ``all`` (the subscriber's every list: events without a topic whose
+    detail says so), ``list`` (the target's list) or ``topic:SLUG`` (``target.topic``).
+    """
+    query = (
+        select(Event.id, Event.detail)
+        .where(Event.subscriber_id == target.subscriber.id, Event.kind.in_(_STATE_CHANGES))
+        .order_by(Event.id.desc())
+        .limit(200)  # the newest changes decide; a subscriber's history is short
+    )
+    if scope == "all":
+        rows = session.execute(query.where(Event.topic_id.is_(None))).all()
+        return next((r.id for r in rows if (r.detail or {}).get("scope") == "all"), None)
+    query = query.where(Event.list_id == target.mailing_list.id)
+    if target.topic is not None:
+        query = query.where(Event.topic_id == target.topic.id)
+    else:
+        query = query.where(Event.topic_id.is_(None))
+    rows = session.execute(query).all()
+    # A list-scope change is one without the "all" marker (leaving everything is its own scope).
+    if target.topic is None:
+        return next((r.id for r in rows if (r.detail or {}).get("scope") != "all"), None)
+    return rows[0].id if rows else None

@@ -15,15 +15,20 @@ from unsubsvc.runtime import Runtime, build_runtime
 from unsubsvc.web import (
     admin,
     admin_audit,
+    admin_branding,
     admin_recipients,
     api,
+    branding,
     center,
     context,
     errors,
+    favicon,
     health,
     hygiene,
     i18n,
+    language,
     limits,
+    manage,
     oneclick,
     security,
 )
@@ -90,13 +95,17 @@ def create_app(
     hygiene.init_app(app)
     errors.init_app(app)
     i18n.init_app(app)
+    branding.init_app(app)
 
     app.register_blueprint(oneclick.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(center.bp)
+    app.register_blueprint(language.bp)
+    app.register_blueprint(manage.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(favicon.bp)
     # admin_audit and admin_recipients add their pages to the console's blueprint.
-    assert admin_audit.bp is admin_recipients.bp is admin.bp  # noqa: S101
+    assert admin_audit.bp is admin_recipients.bp is admin_branding.bp is admin.bp  # noqa: S101
     app.register_blueprint(admin.bp)
 
     app.add_template_filter(mask_address)

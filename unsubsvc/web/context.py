@@ -9,21 +9,34 @@ behind. A failed commit turns into an error answer, never a false 200.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
+from unsubsvc.core.action_links import ActionLinks
 from unsubsvc.db.engine import SQLITE_READ_ONLY, is_unavailable
 from unsubsvc.db.writer_gate import WriterGate
 from unsubsvc.runtime import Runtime
+from unsubsvc.services import outbox
 from unsubsvc.services.links import LinkMinter
 from unsubsvc.settings import Settings
 
 _RUNTIME = "unsubsvc.runtime"
 _SESSION = "unsubsvc_session"
 _WRITING = "unsubsvc_sqlite_writer"
+_ACTION_LINKS = "unsubsvc.action_links"
+
+log = logging.getLogger(__name__)
+
+#: Threads sending the mail of requests that have ended (``wait_for_mail`` joins them).
+_MAIL_THREADS: set[threading.Thread] = set()
+_MAIL_LOCK = threading.Lock()
 
 
 def install(app: Flask, runtime: Runtime) -> None:
@@ -85,6 +98,15 @@ def minter() -> LinkMinter:
     return runtime().minter
 
 
+def action_links() -> ActionLinks:
+    """Return the current app's signer of short-lived links (undo, confirm, sign-in), built once."""
+    links: ActionLinks | None = current_app.extensions.get(_ACTION_LINKS)
+    if links is None:
+        links = ActionLinks(runtime().keyring)
+        current_app.extensions[_ACTION_LINKS] = links
+    return links
+
+
 def now() -> datetime:
     """Return the current app's notion of now (tests inject a fixed clock)."""
     return runtime().now()
@@ -96,6 +118,9 @@ def _finish_unit_of_work(response: Response) -> Response:
     if current is not None:
         if response.status_code < 400:
             current.commit()  # raising here answers 503 (or 500): never a 200 for a lost change
+            queued = outbox.take_queued(current)
+            if queued:
+                _send_soon(runtime(), queued)
         else:
             try:
                 current.rollback()
@@ -105,6 +130,53 @@ def _finish_unit_of_work(response: Response) -> Response:
                 # The database went away: nothing of this request was committed; the pool
                 # drops the connection and the answer (already an error) stands.
     return response
+
+
+def _send_soon(built: Runtime, mail_ids: list[int]) -> None:
+    """Send the mail this request queued from a short-lived thread, after the commit.
+
+    Best effort: the answer does not wait for it, and whatever is not sent
+    (no SMTP server configured, a failure) stays in the outbox for the
+    deliverer (``unsubsvc outbox deliver``, ``serve --deliver-mail``) to retry.
+    """
+    if built.settings.smtp_url is None:
+        outbox.warn_not_configured()
+        return
+
+    @contextmanager
+    def turn() -> Iterator[Session]:
+        # Requests of this process write to SQLite in turns (db.writer_gate): so does this thread.
+        gated = built.engine.dialect.name == "sqlite"
+        if gated and not built.sqlite_writers.acquire(timeout=built.settings.database_timeout):
+            raise PoolTimeout("other writers held the SQLite database too long")
+        try:
+            with built.session_factory() as work:
+                yield work
+        finally:
+            if gated:
+                built.sqlite_writers.release()
+
+    def send() -> None:
+        try:
+            outbox.deliver_due(turn, built.settings, now=built.now(), ids=mail_ids)
+        except Exception:
+            log.exception("sending queued mail failed; the outbox deliverer retries it")
+        finally:
+            with _MAIL_LOCK:
+                _MAIL_THREADS.discard(threading.current_thread())
+
+    thread = threading.Thread(target=send, name="unsubsvc-mail", daemon=True)
+    with _MAIL_LOCK:
+        _MAIL_THREADS.add(thread)
+    thread.start()
+
+
+def wait_for_mail(timeout: float = 30.0) -> None:
+    """Wait for the threads sending requests' mail to end (tests, and before a process exits)."""
+    with _MAIL_LOCK:
+        running = list(_MAIL_THREADS)
+    for thread in running:
+        thread.join(timeout)
 
 
 def _close_session(_exc: BaseException | None) -> None:

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from unsubsvc.core.errors import UnsubsvcError
 from unsubsvc.db.engine import UNAVAILABLE, is_unavailable
+from unsubsvc.web import i18n
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,12 @@ MESSAGES = {
     415: "The request's content type is not accepted here.",
     429: "Too many requests from your address. Please wait a minute and try again.",
 }
+
+
+#: Pages whose credential is a link from an e-mail: a bad, expired or used link there
+#: offers the /manage form ("get a new link by e-mail") instead of a dead end.
+RECIPIENT_PATHS = ("/u/", "/p/", "/manage")
+MANAGE_OFFERED = frozenset({400, 404, 410})
 
 
 def error_response(
@@ -37,7 +44,13 @@ def error_response(
         if status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response
-    html = render_template("errors/error.html", status=status, message=message)
+    html = render_template(
+        "errors/error.html",
+        status=status,
+        message=i18n.translate(message),
+        offer_manage=status in MANAGE_OFFERED and request.path.startswith(RECIPIENT_PATHS),
+        admin_page=request.path.startswith("/admin"),
+    )
     return Response(html, status=status, mimetype="text/html")
 
 

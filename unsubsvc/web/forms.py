@@ -1,29 +1,28 @@
-"""WTForms forms (through Flask-WTF, so each carries a CSRF token).
+"""WTForms forms for the recipient pages (through Flask-WTF, without CSRF tokens).
 
-Choices that depend on the list (its frequencies and topics) are filled in by
-the view before validation.
+Every recipient page lives under a signed URI (/u/, /p/), and that URI is the
+credential: the forms carry no CSRF token and the pages set no cookie, so they
+work in mail apps' in-app browsers that block cookies. Choices that depend on
+the list (its frequencies and topics) are filled in by the view.
 """
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, SelectMultipleField, SubmitField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectMultipleField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from unsubsvc.core.preferences import PAUSE_OPTIONS, SURVEY_COMMENT_MAX, SURVEY_REASONS
+from unsubsvc.core.preferences import SURVEY_COMMENT_MAX, SURVEY_REASONS
 
 
-class ConfirmUnsubscribeForm(FlaskForm):
-    """The landing page's single button."""
+class TokenForm(FlaskForm):
+    """A form whose credential is the signed URI it is posted to, not a cookie."""
 
-    submit = SubmitField("Unsubscribe")
-
-
-class FrequencyForm(FlaskForm):
-    frequency = RadioField("How often", validators=[DataRequired()])
-    submit = SubmitField("Save how often")
+    class Meta:
+        csrf = False
 
 
 class CheckboxesField(SelectMultipleField):
@@ -33,50 +32,67 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class TopicsForm(FlaskForm):
-    topics = CheckboxesField("Topics")
-    submit = SubmitField("Save topics")
+class PreferencesForm(TokenForm):
+    """The preference center's one form: frequency, topics and pause, saved together."""
+
+    frequency = RadioField(_l("How often"), validators=[Optional()])
+    topics = CheckboxesField(_l("Topics"))
+    pause = RadioField(_l("Pause"), validators=[DataRequired(_l("Choose whether to pause."))])
 
 
-class PauseForm(FlaskForm):
-    duration = RadioField(
-        "Pause for",
-        choices=[SelectChoice(key, label) for key, label, _ in PAUSE_OPTIONS],
-        validators=[DataRequired(message="Choose how long to pause.")],
-    )
-    submit = SubmitField("Pause mail")
-
-
-class ResumeForm(FlaskForm):
-    submit = SubmitField("Resume now")
-
-
-class UnsubscribeForm(FlaskForm):
+class UnsubscribeForm(TokenForm):
     scope = HiddenField(validators=[AnyOf(["list", "all"])])
-    submit = SubmitField("Unsubscribe")
 
 
-class ResubscribeForm(FlaskForm):
-    """Undo: ``list``, ``all`` or ``topic:<slug>``, as the unsubscribe was."""
+class ResubscribeForm(TokenForm):
+    """Ask to resubscribe: ``list``, ``all`` or ``topic:<slug>``, as the unsubscribe was."""
 
     scope = HiddenField(validators=[DataRequired(), Length(max=80)])
-    submit = SubmitField("Undo: resubscribe me")
 
 
-class SurveyForm(FlaskForm):
+class UndoForm(TokenForm):
+    """Undo from the confirmation page: the short-lived undo token is the proof."""
+
+    undo = HiddenField(validators=[DataRequired(), Length(max=600)])
+
+
+#: The survey reasons' labels, written out so the message extractor finds them.
+REASON_LABELS = {
+    "too_many": _l("Too many emails"),
+    "not_relevant": _l("The content is not relevant to me"),
+    "never_signed_up": _l("I never signed up"),
+    "found_alternative": _l("I found an alternative"),
+    "other": _l("Other"),
+}
+
+
+def reason_choices() -> list[SelectChoice]:
+    return [SelectChoice(key, REASON_LABELS.get(key, label)) for key, label in SURVEY_REASONS]
+
+
+class SurveyForm(TokenForm):
+    """The exit survey; every field is optional and an empty answer is simply thanked."""
+
     reason = RadioField(
-        "Why did you unsubscribe? (optional)",
-        choices=[SelectChoice(key, label) for key, label in SURVEY_REASONS],
+        _l("Why did you unsubscribe? (optional)"),
+        choices=reason_choices(),
         validators=[Optional()],
     )
     comment = TextAreaField(
-        "Anything else you want to tell us? (optional)",
+        _l(
+            "Anything else you want to tell us? (optional, up to %(n)s characters)",
+            n=SURVEY_COMMENT_MAX,
+        ),
         validators=[
             Optional(),
             Length(
                 max=SURVEY_COMMENT_MAX,
-                message=f"Please keep it under {SURVEY_COMMENT_MAX} characters.",
+                message=_l(
+                    "Your comment is longer than %(n)s characters. Please shorten it; "
+                    "your text is kept below.",
+                    n=SURVEY_COMMENT_MAX,
+                ),
             ),
         ],
     )
-    submit = SubmitField("Send")
+    scope = HiddenField()

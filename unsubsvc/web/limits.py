@@ -84,6 +84,22 @@ API_KEY_FAILURES = Limit(
     "too many requests with an invalid API key from this address; wait and retry",
 )
 
+#: Sign-in links asked for on /manage, per client address. Every POST counts (a valid
+#: one too: each may send mail). 20 an hour lets a household or an office behind one NAT
+#: ask for its links and stops one client from mailing addresses in bulk.
+MANAGE_PER_CLIENT = Limit(
+    "manage-client",
+    tuple(parse_many("20/hour")),
+    "Too many links were asked for from your address. Please wait before trying again.",
+)
+#: ... and per target address (by keyed hash), from anywhere: a person who lost the first
+#: mail asks again a few times; nobody can flood one inbox from many clients.
+MANAGE_PER_ADDRESS = Limit(
+    "manage-address",
+    tuple(parse_many("5/hour")),
+    "Too many links were asked for this address. Please wait before trying again.",
+)
+
 #: Seconds the limits use this process's memory after the shared storage failed, before
 #: trying it again (so a dead Redis costs one failed connection per interval, not per hit).
 STORAGE_RETRY_INTERVAL = 30.0
@@ -229,6 +245,23 @@ def enforce(limit: Limit) -> None:
     wait = throttle().hit(limit, client)
     if wait is not None:
         log.info("rate limit %s: refused %s for %ds", limit.name, client, wait)
+        raise TooManyRequests(description=limit.message, retry_after=wait)
+
+
+def enforce_manage(address_hash: str) -> None:
+    """Count one /manage request for this client and for the address (keyed hash); 429 past
+    either limit. The client is checked first, so a refused client spends no address's quota."""
+    enforce(MANAGE_PER_CLIENT)
+    enforce_key(MANAGE_PER_ADDRESS, address_hash)
+
+
+def enforce_key(limit: Limit, key: str) -> None:
+    """Count one event of ``limit`` under ``key`` (not the client); answer 429 if it is over."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    wait = throttle().hit(limit, key)
+    if wait is not None:
+        log.info("rate limit %s: refused for %ds", limit.name, wait)
         raise TooManyRequests(description=limit.message, retry_after=wait)
 
 

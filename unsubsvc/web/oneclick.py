@@ -19,8 +19,13 @@ from unsubsvc.services.events import Target
 from unsubsvc.web import context, limits
 from unsubsvc.web.context import session
 from unsubsvc.web.extensions import csrf
-from unsubsvc.web.forms import ConfirmUnsubscribeForm
-from unsubsvc.web.pages import preferences_token, render_unsubscribed
+from unsubsvc.web.pages import (
+    preferences_token,
+    render_unsubscribed,
+    to_unsubscribed,
+    undo_token,
+    use_language,
+)
 
 bp = Blueprint("oneclick", __name__)
 
@@ -31,7 +36,9 @@ def load_target(token: str) -> tuple[TokenPayload, Target]:
     """Verify ``token`` and load what it names (InvalidToken → 400, NotFound → 404)."""
     with limits.counting_bad_tokens():  # only a failure is counted: see web.limits
         payload = context.minter().signer.verify(Purpose.UNSUBSCRIBE, token, now=context.now())
-        return payload, svc.resolve(session(), payload)
+        target = svc.resolve(session(), payload)
+    use_language(target)
+    return payload, target
 
 
 def preferences_link(payload: TokenPayload) -> str:
@@ -49,9 +56,9 @@ def unsubscribe_uri(token: str) -> Response | str:
         # Rendered without a form: the answer must not set a cookie.
         return render_template("oneclick/unsubscribed.html", target=target)
     if svc.is_unsubscribed(session(), target):
-        # Already done (by the mail client, say): offer undo and the survey instead.
+        # Already done (by the mail client, say): the state, resubscribe by mail, the survey.
         return render_unsubscribed(preferences_token(payload), target, scope_of(target))
-    # The page's one button needs only a CSRF token; its form is built when it is posted.
+    # The page's one button posts to a signed URI: no CSRF token, no cookie (see confirm).
     return render_template(
         "oneclick/landing.html",
         target=target,
@@ -66,12 +73,25 @@ csrf.exempt(unsubscribe_uri)
 
 @bp.post("/u/<token>/confirm")
 def confirm(token: str) -> Response:
-    """Unsubscribe from the landing page's button (a form with CSRF, unlike the one-click POST)."""
+    """Unsubscribe from the landing page's button, then 303 to the confirmation page.
+
+    Like the one-click POST, the signed URI is the credential: in-app mail browsers
+    that block cookies must not be able to refuse an unsubscribe. Unlike it, this is
+    a page in a browser, so Post/Redirect/Get keeps Back and Reload harmless; the
+    short-lived undo link travels in the redirect URL.
+    """
     payload, target = load_target(token)
-    if not ConfirmUnsubscribeForm().validate_on_submit():
-        abort(400)
-    svc.unsubscribe(session(), target, channel=Channel.LANDING_PAGE, now=context.now())
-    return render_unsubscribed(preferences_token(payload), target, scope_of(target), just_now=True)
+    outcome = svc.unsubscribe(session(), target, channel=Channel.LANDING_PAGE, now=context.now())
+    scope = scope_of(target)
+    return to_unsubscribed(
+        preferences_token(payload),
+        scope,
+        done="unsubscribed" if outcome.changed else "already",
+        undo=undo_token(target, scope, outcome.event_id),
+    )
+
+
+csrf.exempt(confirm)
 
 
 def scope_of(target: Target) -> str:

@@ -15,6 +15,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'none'",
         "style-src 'self'",
+        "script-src 'self'",
         "img-src 'self' data:",
         "form-action 'self'",
         "frame-ancestors 'none'",

@@ -10,6 +10,7 @@ from unsubsvc.core.preferences import Verdict
 from unsubsvc.services.erasure import ErasureSummary
 from unsubsvc.services.recipient_export import (
     HeldEvent,
+    HeldOutgoingMail,
     HeldSubscriber,
     HeldSubscription,
     HeldSurveyAnswer,
@@ -260,3 +261,4 @@ class RecipientExportOut(BaseModel):
     events: list[HeldEvent]
     survey_answers: list[HeldSurveyAnswer]
     pending_webhook_deliveries: int
+    outgoing_mail: list[HeldOutgoingMail]
