@@ -18,7 +18,8 @@ from playwright.sync_api import Error as PlaywrightError
 
 from tests.conftest import SCREENSHOTS, FakeClock, serving
 from tests.helpers import event_rows, links_for, make_list, runner_for, transaction
-from unsubsvc.db.models import SurveyResponse
+from tests.smtp_sink import SmtpSink
+from unsubsvc.db.models import OutgoingMail, SurveyResponse
 
 pytestmark = pytest.mark.browser
 
@@ -52,8 +53,11 @@ def shoot_german(page: Any, name: str, database_url: str) -> None:
     page.goto(url)
 
 
-def event_count(app: Flask) -> int:
-    return len(event_rows(app))
+def event_count(app: Flask) -> tuple[int, int]:
+    """Events, and mail queued (a resubscribe confirmation is mail, not an event)."""
+    with transaction(app) as session:
+        mails = session.scalar(sa.select(sa.func.count()).select_from(OutgoingMail))
+    return len(event_rows(app)), int(mails or 0)
 
 
 def back_and_reload_change_nothing(page: Any, app: Flask) -> None:
@@ -63,6 +67,7 @@ def back_and_reload_change_nothing(page: Any, app: Flask) -> None:
     page.go_back()
     page.reload()
     page.go_forward()
+    page.wait_for_load_state()
     assert event_count(app) == before
 
 
@@ -193,6 +198,7 @@ def test_unsubscribe_with_cookies_blocked(
         assert cli_status(app)["subscribed"] is False
         assert [e.channel for e in event_rows(app)] == ["landing_page"]
         assert context.cookies() == []
+        back_and_reload_change_nothing(page, app)
     finally:
         context.close()
 
@@ -202,7 +208,7 @@ def test_undo_expires_and_resubscribe_waits_for_the_mailed_link(
     mail_server_url: str,
     page: Any,
     clock: FakeClock,
-    smtp_server: Any,
+    smtp_server: SmtpSink,
 ) -> None:
     """Acceptance 2: undo in the window; after it, nothing changes until the mailed link."""
     app = mail_app
@@ -214,6 +220,7 @@ def test_undo_expires_and_resubscribe_waits_for_the_mailed_link(
     page.get_by_role("button", name="Undo: resubscribe me").click()
     assert cli_status(app)["subscribed"] is True
     assert event_rows(app)[-1].detail == {"confirmed_by": "undo-link"}
+    back_and_reload_change_nothing(page, app)
 
     # Unsubscribe again; let the undo window pass while the page stays open.
     page.goto(landing)
@@ -225,10 +232,12 @@ def test_undo_expires_and_resubscribe_waits_for_the_mailed_link(
 
     page.get_by_role("button", name="Resubscribe by e-mail").click()
     assert "We sent a confirmation link" in page.locator("#status").inner_text()
+    back_and_reload_change_nothing(page, app)  # no second mail either
     (message,) = smtp_server.wait_for(count=1, timeout=10)
     assert cli_status(app)["subscribed"] is False
-    body = message.get_body(preferencelist=("plain",)).get_content()
-    link = re.search(r"https?://\S+/p/confirm/\S+", body)
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None
+    link = re.search(r"https?://\S+/p/confirm/\S+", text.get_content())
     assert link is not None
     page.goto(link.group(0).replace(PUBLIC, mail_server_url))
     assert cli_status(app)["subscribed"] is False  # opening the link changes nothing

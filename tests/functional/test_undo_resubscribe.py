@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import FakeClock
 from tests.helpers import event_rows, links_for, make_list, path_of, snapshot, status
+from tests.smtp_sink import SmtpSink
 
 
 @pytest.fixture
@@ -110,7 +111,7 @@ def confirm_link_from(message: EmailMessage) -> str:
 
 
 def test_resubscribe_from_the_center_mails_a_link_and_changes_nothing_until_followed(
-    mail_app: Flask, client: FlaskClient, landing: str, smtp_server: object
+    mail_app: Flask, client: FlaskClient, landing: str, smtp_server: SmtpSink
 ) -> None:
     unsubscribe_from_landing(client, landing)
     prefs_path = path_of(links_for(mail_app).preferences_url)
@@ -125,7 +126,7 @@ def test_resubscribe_from_the_center_mails_a_link_and_changes_nothing_until_foll
     )
     assert status(mail_app)["subscribed"] is False
     assert [e.kind for e in event_rows(mail_app)] == ["unsubscribe"]
-    (message,) = smtp_server.wait_for(count=1, timeout=10)  # type: ignore[attr-defined]
+    (message,) = smtp_server.wait_for(count=1, timeout=10)
     assert message["To"].lower() == "ann@example.com"
     link = confirm_link_from(message)
 
@@ -148,12 +149,12 @@ def test_resubscribe_from_the_center_mails_a_link_and_changes_nothing_until_foll
 
 
 def test_resubscribe_all_records_the_scope_and_how_it_was_confirmed(
-    mail_app: Flask, client: FlaskClient, landing: str, smtp_server: object
+    mail_app: Flask, client: FlaskClient, landing: str, smtp_server: SmtpSink
 ) -> None:
     prefs_path = path_of(links_for(mail_app).preferences_url)
     client.post(prefs_path + "/unsubscribe", data={"scope": "all"})
     client.post(prefs_path + "/resubscribe", data={"scope": "all"})
-    (message,) = smtp_server.wait_for(count=1, timeout=10)  # type: ignore[attr-defined]
+    (message,) = smtp_server.wait_for(count=1, timeout=10)
     client.post(confirm_link_from(message))
     last = event_rows(mail_app)[-1]
     assert last.detail == {"scope": "all", "confirmed_by": "email-link"}
@@ -161,7 +162,7 @@ def test_resubscribe_all_records_the_scope_and_how_it_was_confirmed(
 
 
 def test_the_confirmation_mail_is_in_the_subscribers_language(
-    mail_app: Flask, client: FlaskClient, landing: str, smtp_server: object
+    mail_app: Flask, client: FlaskClient, landing: str, smtp_server: SmtpSink
 ) -> None:
     import sqlalchemy as sa
 
@@ -173,17 +174,17 @@ def test_the_confirmation_mail_is_in_the_subscribers_language(
     prefs_path = path_of(links_for(mail_app).preferences_url)
     client.post(landing + "/confirm")
     client.post(prefs_path + "/resubscribe", data={"scope": "list"})
-    (message,) = smtp_server.wait_for(count=1, timeout=10)  # type: ignore[attr-defined]
+    (message,) = smtp_server.wait_for(count=1, timeout=10)
     assert message["Content-Language"] == "de"
 
 
 def test_an_expired_confirmation_link_is_refused(
-    mail_app: Flask, client: FlaskClient, landing: str, smtp_server: object, clock: FakeClock
+    mail_app: Flask, client: FlaskClient, landing: str, smtp_server: SmtpSink, clock: FakeClock
 ) -> None:
     unsubscribe_from_landing(client, landing)
     prefs_path = path_of(links_for(mail_app).preferences_url)
     client.post(prefs_path + "/resubscribe", data={"scope": "list"})
-    (message,) = smtp_server.wait_for(count=1, timeout=10)  # type: ignore[attr-defined]
+    (message,) = smtp_server.wait_for(count=1, timeout=10)
     clock.advance(days=7, seconds=1)
     response = client.post(confirm_link_from(message))
     assert response.status_code == 400
