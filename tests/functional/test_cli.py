@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -77,6 +78,37 @@ def test_headers_adds_mailto_when_configured(make_app: Callable[..., Flask]) -> 
     https_at = header.index("<https://")
     mailto_at = header.index("<mailto:unsubscribe@mail.example.com?subject=unsubscribe%20")
     assert https_at < mailto_at
+
+
+def headers_with_base_url_of(make_app: Callable[..., Flask], length: int) -> Any:
+    """Run ``headers`` with a base URL long enough to make the https item ``length`` long."""
+    probe = runner_for(make_app())
+    create_news(probe)
+    line = probe.invoke(args=["headers", "--list", "news", "--email", "ann@example.com"])
+    item = line.stdout.splitlines()[0].removeprefix("List-Unsubscribe: ")
+    base = "https://unsub.example.com/" + "p" * (length - len(item) - 1)
+    runner = runner_for(make_app(base_url=base, mailto="unsubscribe@mail.example.com"))
+    return runner.invoke(args=["headers", "--list", "news", "--email", "ann@example.com"])
+
+
+def test_headers_fold_an_item_too_long_to_follow_the_name(make_app: Callable[..., Flask]) -> None:
+    result = headers_with_base_url_of(make_app, 984)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "List-Unsubscribe:"
+    assert len(lines[1]) == 1 + 984 + 1  # the leading space, the item, a comma
+    assert lines[1].startswith(" <https://unsub.example.com/ppp")
+    assert lines[2].startswith(" <mailto:") and len(lines) == 4
+    assert all(len(line) <= 998 for line in lines)
+
+
+def test_headers_refuse_an_item_no_line_can_hold(make_app: Callable[..., Flask]) -> None:
+    result = headers_with_base_url_of(make_app, 1200)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+    assert result.stderr.startswith("Error: List-Unsubscribe would need a line of")
+    assert "RFC 5322 §2.1.1 allows 998" in result.stderr
 
 
 def test_headers_for_unknown_list_or_topic_fail(runner: CommandRunner) -> None:

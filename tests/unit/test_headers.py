@@ -18,6 +18,7 @@ from unsubsvc.core.headers import (
     LIST_UNSUBSCRIBE_POST,
     MAX_LINE_LENGTH,
     ONE_CLICK,
+    HeaderTooLong,
     OneClickHeaders,
     format_header,
     list_unsubscribe_headers,
@@ -564,3 +565,29 @@ def test_link_minter_compares_by_its_fields() -> None:
     b = LinkMinter(signer=MINTER_SIGNER, base_url=BASE_URL)
     assert a == b
     assert "_headers" not in repr(a)
+
+
+@pytest.mark.parametrize("length", [981, 984, 996])
+def test_an_item_too_long_to_follow_the_name_starts_the_next_line(length: int) -> None:
+    """RFC 5322 §3.2.2 allows folding white space before the value: no line passes 998."""
+    uri = "<https://u.example/" + "a" * (length - 20) + ">"
+    assert len(uri) == length
+    folded = format_header("List-Unsubscribe", f"{uri}, <{MAILTO}>", linesep="\n")
+    lines = folded.split("\n")
+    assert all(len(line) <= 998 for line in lines), [len(line) for line in lines]
+    assert lines[0] == "List-Unsubscribe:"
+    assert folded.replace("\n", "") == f"List-Unsubscribe: {uri}, <{MAILTO}>"
+
+
+def test_the_longest_item_a_line_can_hold() -> None:
+    uri = "<https://u.example/" + "a" * (997 - 20) + ">"
+    assert format_header("List-Unsubscribe", uri, linesep="\n") == f"List-Unsubscribe:\n {uri}"
+    with pytest.raises(HeaderTooLong):  # not last: its comma makes 999
+        format_header("List-Unsubscribe", f"{uri}, <{MAILTO}>")
+
+
+@pytest.mark.parametrize("length", [998, 2000])
+def test_an_item_no_line_can_hold_is_refused_in_words(length: int) -> None:
+    uri = "<https://u.example/" + "a" * (length - 20) + ">"
+    with pytest.raises(HeaderTooLong, match="RFC 5322 §2.1.1 allows 998"):
+        format_header("List-Unsubscribe", uri)

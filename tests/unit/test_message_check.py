@@ -31,6 +31,7 @@ EVERY_CHECK = [
     "dkim-verifies",
     "dkim-rsa",
     "dkim-aligned",
+    "body-unsubscribe-link",
 ]
 
 Keys = dict[str, tuple[bytes, str]]
@@ -293,3 +294,113 @@ def test_render_has_a_line_per_check_and_a_verdict() -> None:
 def test_report_lookup_of_an_unknown_check() -> None:
     with pytest.raises(KeyError):
         Report(())["nope"]
+
+
+# -- judged as receivers judge (OpenDKIM, Mail::DKIM, Gmail) ---------------------------------
+
+
+def test_dual_signed_without_the_ed25519_key_passes_on_rsa(keys: Keys) -> None:
+    """Receivers pass on any one valid signature; an unpublished ed25519 key is information."""
+    message = sign(keys, sign(keys, with_headers(GOOD), "ed25519-sha256"))
+    only_rsa = ds.dns_func_from_txt({ds.dns_record_name("rsa", DOMAIN): keys["rsa-sha256"][1]})
+    report = check_message(message, only_rsa)
+    assert report.ok, report.render()
+    verifies = report["dkim-verifies"]
+    assert verifies.status is Status.PASSED
+    assert "a=ed25519-sha256) does not verify: no TXT record at ed._domainkey" in verifies.message
+
+
+def test_a_broken_rsa_signature_fails_even_beside_a_good_ed25519(keys: Keys) -> None:
+    message = sign(keys, sign(keys, with_headers(GOOD), "ed25519-sha256"))
+    only_ed = ds.dns_func_from_txt({ds.dns_record_name("ed", DOMAIN): keys["ed25519-sha256"][1]})
+    report = check_message(message, only_ed)
+    assert report.failed == ("dkim-verifies",)
+    assert "no rsa-sha256 signature verifies" in report["dkim-verifies"].message
+
+
+def rsa_sha1_signed(keys: Keys) -> bytes:
+    message = with_headers(GOOD)
+    headers = [b"from", b"list-unsubscribe", b"list-unsubscribe-post"] * 2
+    signature: bytes = dkim.sign(
+        message,
+        b"rsa",
+        DOMAIN.encode(),
+        keys["rsa-sha256"][0],
+        include_headers=headers,
+        signature_algorithm=b"rsa-sha1",
+    )
+    return signature + message
+
+
+@pytest.mark.parametrize("with_dns", [True, False], ids=["dns", "no-dns"])
+def test_rsa_sha1_only_fails(keys: Keys, with_dns: bool) -> None:
+    """RFC 8301 §3.1: verifiers must not accept rsa-sha1, however well it verifies."""
+    report = check_message(rsa_sha1_signed(keys), lookup(keys) if with_dns else None)
+    assert set(report.failed) == {"dkim-verifies", "dkim-rsa"}
+    assert "RFC 8301" in report["dkim-verifies"].message
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        f"List-Unsubscribe-Post:  {ONE_CLICK}",  # two spaces
+        f"List-Unsubscribe-Post: {ONE_CLICK} ",  # a trailing space
+        f"List-Unsubscribe-Post:{ONE_CLICK}",  # none
+        "List-Unsubscribe-Post: \tList-Unsubscribe=One-Click",
+    ],
+    ids=["two-spaces", "trailing-space", "no-space", "tab"],
+)
+def test_list_unsubscribe_post_must_be_exact(keys: Keys, field: str) -> None:
+    message = with_headers(f"List-Unsubscribe: <{URI}>\n{field}\n")
+    report = check_message(sign(keys, message), lookup(keys))
+    post = report["list-unsubscribe-post"]
+    assert post.status is Status.FAILED
+    assert "white space" in post.message
+
+
+def test_exact_list_unsubscribe_post_passes(keys: Keys) -> None:
+    report = check_message(sign(keys, with_headers(GOOD)), lookup(keys))
+    assert report["list-unsubscribe-post"].status is Status.PASSED
+
+
+FOOTER = b"Change your preferences or unsubscribe:\nhttps://news.example.com/preferences\n"
+NO_LINK = MESSAGE.replace(FOOTER, b"Read more at https://example.com/blog\n")
+
+
+def test_a_body_without_an_unsubscribe_link_warns(keys: Keys) -> None:
+    assert NO_LINK != MESSAGE
+    report = check_message(sign(keys, GOOD.encode() + NO_LINK), lookup(keys))
+    link = report["body-unsubscribe-link"]
+    assert link.status is Status.WARNING
+    assert report.ok  # a warning, not a failure
+
+
+def html_message(anchor: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = "news@example.com"
+    message["To"] = "ann@example.com"
+    message.set_content("Hello")
+    message.add_alternative(f"<p>Hello</p><p>{anchor}</p>", subtype="html")
+    return GOOD.encode() + message.as_bytes()
+
+
+@pytest.mark.parametrize(
+    ("anchor", "status"),
+    [
+        ('<a href="https://example.com/leave">Unsubscribe</a>', Status.PASSED),
+        (f'<a href="{URI}">here</a>', Status.PASSED),  # the header's own host
+        ('<a href="https://example.com/x">Abmelden</a>', Status.PASSED),
+        ('<a href="https://example.com/blog">Our blog</a>', Status.WARNING),
+    ],
+    ids=["words", "same-host", "german", "unrelated"],
+)
+def test_an_html_part_link_counts(anchor: str, status: Status) -> None:
+    assert check_message(html_message(anchor))["body-unsubscribe-link"].status is status
+
+
+def test_reasons_carry_no_python_bytes_reprs(keys: Keys) -> None:
+    signed = sign(keys, with_headers(GOOD))
+    report = check_message(signed.replace(b"Three new", b"Four new", 1), lookup(keys))
+    for check in report.checks:
+        assert "b'" not in check.message and 'b"' not in check.message, check
+    assert "body hash mismatch" in report["dkim-verifies"].message

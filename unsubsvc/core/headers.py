@@ -13,6 +13,8 @@ import re
 from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
+from unsubsvc.core.errors import InvalidInput
+
 LIST_UNSUBSCRIBE = "List-Unsubscribe"
 LIST_UNSUBSCRIBE_POST = "List-Unsubscribe-Post"
 #: RFC 8058 §3.1: the one value List-Unsubscribe-Post may carry.
@@ -121,7 +123,10 @@ def format_header(
     """Return ``Name: value`` folded after commas so no line exceeds ``max_line_length``.
 
     A comma-separated item that cannot fit on a line of its own is left whole
-    as long as it fits the RFC 5322 hard limit; beyond that, ValueError.
+    as long as it fits the RFC 5322 hard limit; an item too long to follow the
+    field name starts on the next line (folding white space may come before a
+    field's value, RFC 5322 §3.2.2). An item that cannot fit 998 octets even
+    alone is HeaderTooLong.
     """
     if "," in value:
         items = [item.strip() for item in _ITEM_SEPARATOR.split(value)]
@@ -131,8 +136,18 @@ def format_header(
     if len(unfolded) <= max_line_length and len(unfolded) <= MAX_LINE_LENGTH:
         # It all fits: the loop below would fold nowhere and give this line.
         return unfolded
+    # On a line of its own an item takes a leading space, and a comma unless it is the last.
+    needs = [len(item) + 1 + (index < len(items) - 1) for index, item in enumerate(items)]
+    if max(needs) > MAX_LINE_LENGTH:
+        raise HeaderTooLong(
+            f"{name} would need a line of {max(needs)} octets for one URI; "
+            f"RFC 5322 §2.1.1 allows {MAX_LINE_LENGTH}: use a shorter base URL or mailbox"
+        )
     lines: list[str] = []
     current = f"{name}: {items[0]}"
+    if len(current) + (1 if len(items) > 1 else 0) > MAX_LINE_LENGTH:
+        lines.append(f"{name}:")
+        current = f" {items[0]}"
     for index, item in enumerate(items[1:], start=2):
         candidate = f"{current}, {item}"
         # Reserve a character for the comma a later fold would append to this line.
@@ -143,9 +158,11 @@ def format_header(
             lines.append(current + ",")
             current = f" {item}"
     lines.append(current)
-    if any(len(line) > MAX_LINE_LENGTH for line in lines):
-        raise ValueError(f"{name} has an item longer than {MAX_LINE_LENGTH} characters")
     return linesep.join(lines)
+
+
+class HeaderTooLong(InvalidInput, ValueError):
+    """A header item that no folding can fit into an RFC 5322 line (998 octets)."""
 
 
 def _join(base_url: str, path: str, token: str) -> str:

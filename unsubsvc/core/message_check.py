@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from email.utils import getaddresses
 from enum import StrEnum
 from typing import Any
@@ -128,7 +130,12 @@ def check_message(
     for name, raw in fields:
         values.setdefault(name.lower(), []).append(unfold(raw).decode("utf-8", "replace").strip())
     unsubscribe = values.get(LIST_UNSUBSCRIBE.lower(), [])
-    post = values.get(LIST_UNSUBSCRIBE_POST.lower(), [])
+    # The exact bytes after the colon: RFC 8058 §3.1 fixes the whole field, spaces included.
+    post = [
+        unfold(raw).decode("utf-8", "replace")
+        for name, raw in fields
+        if name.lower() == LIST_UNSUBSCRIBE_POST.lower()
+    ]
     signatures = [
         _parse_signature(number, value)
         for number, value in enumerate(values.get(DKIM_SIGNATURE.lower(), []), start=1)
@@ -146,6 +153,7 @@ def check_message(
         _check_verifies(message, signatures, lookup),
         _check_rsa(signatures),
         _check_aligned(signatures, values.get("from", [])),
+        _check_body_link(message, unsubscribe),
     ]
     return Report(tuple(checks))
 
@@ -226,10 +234,15 @@ def _check_post(found: list[str]) -> Check:
         return Check(
             name, Status.FAILED, f"{len(found)} List-Unsubscribe-Post headers; exactly one allowed."
         )
-    if found[0] != ONE_CLICK:
-        return Check(
-            name, Status.FAILED, f"List-Unsubscribe-Post is {found[0]!r}, not {ONE_CLICK!r}."
+    if found[0] != " " + ONE_CLICK:
+        value = found[0].strip()
+        why = (
+            f"is {value!r}, not {ONE_CLICK!r}"
+            if value != ONE_CLICK
+            else "has extra white space: RFC 8058 §3.1 gives the field exactly as "
+            f"'List-Unsubscribe-Post: {ONE_CLICK}' (one space after the colon, none after)"
         )
+        return Check(name, Status.FAILED, f"List-Unsubscribe-Post {why}.")
     return Check(name, Status.PASSED, f"Exactly one List-Unsubscribe-Post: {ONE_CLICK}.")
 
 
@@ -281,9 +294,22 @@ def _check_oversigned(signatures: list[_Signature], counts: dict[str, int]) -> C
 
 
 def _check_verifies(message: bytes, signatures: list[_Signature], dnsfunc: DnsFunc | None) -> Check:
+    """Pass as receivers do: one valid rsa-sha256 signature is enough (RFC 6376 §6.1: a
+    verifier may pass on any one signature; Gmail checks rsa-sha256 only), and the others
+    are reported as information. rsa-sha1 is never accepted (RFC 8301 §3.1). What the
+    signature must cover and align with are the dkim-covers-list-headers and dkim-aligned
+    checks.
+    """
     name = "dkim-verifies"
     if not signatures:
         return Check(name, Status.SKIPPED, "No DKIM-Signature to verify.")
+    if all(_algorithm(s) == "rsa-sha1" for s in signatures):
+        return Check(
+            name,
+            Status.FAILED,
+            "Only rsa-sha1 signatures: verifiers must not accept rsa-sha1 (RFC 8301 §3.1); "
+            "sign with rsa-sha256.",
+        )
     if dnsfunc is None:
         return Check(name, Status.SKIPPED, "Not verified: no DNS records given and DNS not used.")
     missing: list[str] = []
@@ -295,18 +321,38 @@ def _check_verifies(message: bytes, signatures: list[_Signature], dnsfunc: DnsFu
         return found
 
     results: list[str] = []
-    failures = 0
+    deciding: list[_Signature] = []
+    verified: list[_Signature] = []
     for index, signature in enumerate(signatures):
+        if _algorithm(signature) == "rsa-sha1":
+            results.append(f"{signature.label} ignored: rsa-sha1 is not accepted (RFC 8301)")
+            continue
         missing.clear()
         reason = _verify_one(message, index, recording)
-        if reason is None:
-            results.append(f"{signature.label} verifies")
+        if reason is not None:
+            if missing:
+                reason = f"no TXT record at {missing[0].rstrip('.')}"
+            results.append(f"{signature.label} does not verify: {reason}")
             continue
-        failures += 1
-        if missing:
-            reason = f"no TXT record at {missing[0].rstrip('.')}"
-        results.append(f"{signature.label} does not verify: {reason}")
-    return Check(name, Status.FAILED if failures else Status.PASSED, _sentence("; ".join(results)))
+        verified.append(signature)
+        if _algorithm(signature) == "rsa-sha256":
+            deciding.append(signature)
+        results.append(f"{signature.label} verifies")
+    has_rsa = any(_algorithm(s) == "rsa-sha256" for s in signatures)
+    if deciding:
+        status = Status.PASSED
+        if len(verified) < len(signatures):
+            results.append("receivers pass the message on the valid rsa-sha256 signature")
+    elif verified and not has_rsa:
+        status = Status.PASSED  # no RSA signature at all: dkim-rsa says what Gmail makes of it
+    else:
+        status = Status.FAILED
+        results.append("no rsa-sha256 signature verifies" if has_rsa else "none verifies")
+    return Check(name, status, _sentence("; ".join(results)))
+
+
+def _algorithm(signature: _Signature) -> str:
+    return signature.tags.get("a", "").lower()
 
 
 def _verify_one(message: bytes, index: int, dnsfunc: Callable[..., bytes | None]) -> str | None:
@@ -316,19 +362,35 @@ def _verify_one(message: bytes, index: int, dnsfunc: Callable[..., bytes | None]
         if verifier.verify(idx=index, dnsfunc=dnsfunc):
             return None
     except dkim.DKIMException as exc:
-        return str(exc)
+        return _plain(str(exc))
     except Exception as exc:  # a checker reports a malformed signature, it does not crash
-        return f"{type(exc).__name__}: {exc}"
+        return _plain(f"{type(exc).__name__}: {exc}")
     return "the signed header fields or the key do not match"
+
+
+_BYTES_REPR = re.compile(r"""b(['"])(.*?)\1""")
+
+
+def _plain(reason: str) -> str:
+    """Return dkimpy's reason in words: no Python bytes reprs (``b'...'``) in a report."""
+    if reason.startswith("body hash mismatch"):
+        return "body hash mismatch: the body was changed after signing"
+    return _BYTES_REPR.sub(lambda m: m.group(2), reason)
 
 
 def _check_rsa(signatures: list[_Signature]) -> Check:
     name = "dkim-rsa"
     if not signatures:
         return Check(name, Status.SKIPPED, "No DKIM-Signature header.")
-    algorithms = {s.tags.get("a", "").lower() for s in signatures}
+    algorithms = {_algorithm(s) for s in signatures}
     if "rsa-sha256" in algorithms:
         return Check(name, Status.PASSED, "An rsa-sha256 signature is present.")
+    if algorithms <= {"rsa-sha1"}:
+        return Check(
+            name,
+            Status.FAILED,
+            "Only rsa-sha1: RFC 8301 §3.1 forbids accepting it; sign with rsa-sha256.",
+        )
     if algorithms <= {"ed25519-sha256"}:
         return Check(
             name,
@@ -360,6 +422,56 @@ def _check_aligned(signatures: list[_Signature], from_values: list[str]) -> Chec
         f"No signature's d= ({', '.join(domains)}) aligns with the From domain {author}: "
         "DMARC will not pass on DKIM.",
     )
+
+
+#: Words of a link that leads out: unsubscribe or manage preferences (en, de, fr, es).
+_LEAVE_WORDS = re.compile(
+    r"unsubscri|opt.?out|preferen|manage|abmeld|abbestell|einstellung|désabonn|desabonn|"
+    r"désinscri|desinscri|darse de baja|cancelar|baja",
+    re.IGNORECASE,
+)
+_URL = re.compile(r"https?://[^\s<>\"')]+", re.IGNORECASE)
+_ANCHOR = re.compile(r"<a\b[^>]*\bhref\s*=\s*[\"']?([^\"'\s>]+)[^>]*>(.*?)</a\s*>", re.I | re.S)
+
+
+def _check_body_link(message: bytes, unsubscribe: list[str]) -> Check:
+    # Gmail and Yahoo ask bulk senders for a visible unsubscribe link in the body as
+    # well as the headers (Gmail's sender guidelines; Yahoo's sender best practices).
+    name = "body-unsubscribe-link"
+    header_hosts = {
+        urlsplit(uri.strip()).netloc.lower()
+        for value in unsubscribe
+        for uri in _BRACKETED.findall(value)
+        if uri.strip().lower().startswith("https:")
+    }
+    parsed = BytesParser(policy=policy.default).parsebytes(message)
+    texts: list[str] = []
+    for part in parsed.walk():
+        if part.get_content_maintype() == "text" and not part.is_attachment():
+            try:
+                texts.append(part.get_content())
+            except (LookupError, ValueError):
+                continue
+    for text in texts:
+        for href, label in _ANCHOR.findall(text):
+            if _leads_out(href, label, header_hosts):
+                return Check(name, Status.PASSED, "The body links to unsubscribe or preferences.")
+        for url in _URL.findall(text):
+            start = text.find(url)
+            nearby = text[max(0, start - 80) : start]
+            if _leads_out(url, nearby, header_hosts):
+                return Check(name, Status.PASSED, "The body links to unsubscribe or preferences.")
+    return Check(
+        name,
+        Status.WARNING,
+        "No unsubscribe or preferences link in the body: Gmail and Yahoo ask for a visible "
+        "one beside the headers (unsubsvc link prints the recipient's preferences URL).",
+    )
+
+
+def _leads_out(url: str, words: str, header_hosts: set[str]) -> bool:
+    host = urlsplit(url).netloc.lower()
+    return (host in header_hosts and host != "") or bool(_LEAVE_WORDS.search(url + " " + words))
 
 
 def _parse_signature(number: int, value: str) -> _Signature:
