@@ -21,6 +21,7 @@ from dotenv import dotenv_values, find_dotenv
 from unsubsvc.core.addresses import normalize_address
 from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.key_strength import MIN_ENTROPY_BITS, assess_key, generate_key
+from unsubsvc.core.languages import LANGUAGES
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,11 @@ DEFAULT_CONFIRM_LINK_MAX_AGE = 7 * 24 * 60 * 60
 DEFAULT_MAIL_RETENTION_DAYS = 7
 #: Pages and mail are in this language when nothing better is known.
 DEFAULT_LOCALE = "en"
+#: Soft bounces within the window after which an address is suppressed (reason ``bounced``).
+DEFAULT_SOFT_BOUNCE_LIMIT = 3
+DEFAULT_SOFT_BOUNCE_WINDOW_DAYS = 14
+#: Where a spam complaint suppresses the address: every list of the sender, or just its list.
+COMPLAINT_SCOPES = ("sender", "list")
 #: What UNSUBSVC_SMTP_URL may start with: plain SMTP, STARTTLS upgrade, or TLS from the start.
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 
@@ -95,6 +101,19 @@ class Settings:
     manage_link_max_age: int = DEFAULT_MANAGE_LINK_MAX_AGE
     confirm_link_max_age: int = DEFAULT_CONFIRM_LINK_MAX_AGE
     default_locale: str = DEFAULT_LOCALE
+    #: SendGrid's Event Webhook verification key: base64 DER (SubjectPublicKeyInfo), as
+    #: SendGrid shows it; None: /inbound/sendgrid refuses every event.
+    sendgrid_public_key: str | None = None
+    #: ``(user, password)`` Postmark sends with HTTP basic auth; None: /inbound/postmark refuses.
+    postmark_webhook_auth: tuple[str, str] | None = None
+    #: Mailgun's HTTP webhook signing key; None: /inbound/mailgun refuses every event.
+    mailgun_signing_key: str | None = None
+    #: SNS topic ARNs /inbound/ses accepts; empty: any topic (the signature is still checked).
+    ses_topic_arns: tuple[str, ...] = ()
+    soft_bounce_limit: int = DEFAULT_SOFT_BOUNCE_LIMIT
+    soft_bounce_window_days: int = DEFAULT_SOFT_BOUNCE_WINDOW_DAYS
+    #: ``sender`` (every list) or ``list`` (the complaint's list only).
+    complaint_scope: str = "sender"
     instance_path: Path = field(default_factory=lambda: default_instance_path())
     generated_secret: bool = field(default=False, compare=False)
     #: Whether the base URL came from UNSUBSVC_BASE_URL (else links may follow the served port).
@@ -190,6 +209,22 @@ def load_settings(
     else:
         host = parts.hostname or "localhost"
         mail_from = f"unsubsvc@{host if '.' in host and not host[-1].isdigit() else 'localhost'}"
+    default_locale = (get("DEFAULT_LOCALE") or DEFAULT_LOCALE).lower()
+    if default_locale not in LANGUAGES:
+        raise ConfigError(
+            f"UNSUBSVC_DEFAULT_LOCALE must be one of {', '.join(LANGUAGES)}, not {default_locale!r}"
+        )
+    postmark_auth: tuple[str, str] | None = None
+    if (postmark_value := get("POSTMARK_WEBHOOK_AUTH")) is not None:
+        user, colon, password = postmark_value.partition(":")
+        if not (user and colon and password):
+            raise ConfigError("UNSUBSVC_POSTMARK_WEBHOOK_AUTH must look like user:password")
+        postmark_auth = (user, password)
+    complaint_scope = (get("COMPLAINT_SCOPE") or "sender").lower()
+    if complaint_scope not in COMPLAINT_SCOPES:
+        raise ConfigError(
+            f"UNSUBSVC_COMPLAINT_SCOPE must be sender or list, not {complaint_scope!r}"
+        )
 
     return Settings(
         database_url=normalize_database_url(
@@ -241,7 +276,20 @@ def load_settings(
             _positive_int(get("CONFIRM_LINK_MAX_AGE"), "UNSUBSVC_CONFIRM_LINK_MAX_AGE")
             or DEFAULT_CONFIRM_LINK_MAX_AGE
         ),
-        default_locale=(get("DEFAULT_LOCALE") or DEFAULT_LOCALE).lower(),
+        default_locale=default_locale,
+        sendgrid_public_key=get("SENDGRID_PUBLIC_KEY"),
+        postmark_webhook_auth=postmark_auth,
+        mailgun_signing_key=get("MAILGUN_SIGNING_KEY"),
+        ses_topic_arns=tuple(
+            arn.strip() for arn in (get("SES_TOPIC_ARNS") or "").split(",") if arn.strip()
+        ),
+        soft_bounce_limit=_positive_int(get("SOFT_BOUNCE_LIMIT"), "UNSUBSVC_SOFT_BOUNCE_LIMIT")
+        or DEFAULT_SOFT_BOUNCE_LIMIT,
+        soft_bounce_window_days=(
+            _positive_int(get("SOFT_BOUNCE_WINDOW_DAYS"), "UNSUBSVC_SOFT_BOUNCE_WINDOW_DAYS")
+            or DEFAULT_SOFT_BOUNCE_WINDOW_DAYS
+        ),
+        complaint_scope=complaint_scope,
         instance_path=instance_path,
         generated_secret=generated,
         base_url_configured=get("BASE_URL") is not None,

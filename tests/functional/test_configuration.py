@@ -574,3 +574,6 @@ def test_default_locale(make_app: Callable[..., Flask], monkeypatch: pytest.Monk
     make_list(app)
     html = app.test_client().get(path_of(links_for(app).unsubscribe_url)).get_data(as_text=True)
     assert '<html lang="fr"' in html
+    monkeypatch.setenv("UNSUBSVC_DEFAULT_LOCALE", "xx")
+    with pytest.raises(ConfigError, match="UNSUBSVC_DEFAULT_LOCALE"):
+        load_settings()

@@ -261,6 +261,10 @@ class Webhook(Base):
     disabled_at: Mapped[datetime | None]
     #: When deliveries to it started failing without a success since; None while it works.
     failing_since: Mapped[datetime | None]
+    #: After a rotation, the secret it replaced (encrypted like ``secret``): deliveries carry
+    #: a signature with each until ``previous_secret_until``, so receivers can switch over.
+    previous_secret: Mapped[str | None] = mapped_column(String(500))
+    previous_secret_until: Mapped[datetime | None]
 
 
 class WebhookDelivery(Base):
@@ -484,3 +488,14 @@ class UsedLink(Base):
     used_at: Mapped[datetime]
     #: After this the link has expired anyway, and the row can be purged.
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class EspEventSeen(Base):
+    """An ESP event already recorded: the same report delivered again is not recorded twice."""
+
+    __tablename__ = "esp_event_seen"
+
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    #: The provider's event id (SHA-256 hex when longer than the column).
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)

@@ -32,6 +32,7 @@ from unsubsvc.web import (
     oneclick,
     security,
 )
+from unsubsvc.web.esp import mailgun, postmark, sendgrid, ses
 from unsubsvc.web.extensions import csrf
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -104,6 +105,9 @@ def create_app(
     app.register_blueprint(manage.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(favicon.bp)
+    # Each provider module adds its route to the one /inbound blueprint.
+    assert ses.bp is sendgrid.bp is postmark.bp is mailgun.bp  # noqa: S101
+    app.register_blueprint(ses.bp)
     # admin_audit and admin_recipients add their pages to the console's blueprint.
     assert admin_audit.bp is admin_recipients.bp is admin_branding.bp is admin.bp  # noqa: S101
     app.register_blueprint(admin.bp)
