@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -24,8 +25,8 @@ def api_operations(app: Flask) -> list[tuple[str, str]]:
     for op in registry.operations:
         if op.public:
             continue
-        path = op.rule.replace("<name>", "news").replace("<email>", "a@example.com")
-        path = path.replace("<campaign>", "c1").replace("<int:webhook_id>", "1")
+        path = op.rule.replace("<name>", "news").replace("<address:email>", "a@example.com")
+        path = path.replace("<path:campaign>", "c1").replace("<int:webhook_id>", "1")
         out.append((op.method, "/api/v1" + path))
     return out
 
@@ -359,3 +360,137 @@ def test_webhook_endpoints_by_api(app: Flask, api: ApiClient) -> None:
     assert api.get("/webhooks").json["webhooks"][0]["active"] is False
     missing = api.client.delete("/api/v1/webhooks/999", headers=api.headers)
     assert missing.status_code == 404
+
+
+# -- addresses and campaigns with '/', strict types, errors in words
+
+
+def feed_changes(api: ApiClient, wanted: int = 1) -> list[dict[str, Any]]:
+    """The feed's changes, polled briefly: on PostgreSQL a change shows once no transaction
+    older than it runs anywhere in the cluster (services.feed), and tests share one."""
+    for _ in range(50):
+        changes: list[dict[str, Any]] = api.get("/suppressions").json["changes"]
+        if len(changes) >= wanted:
+            break
+        time.sleep(0.1)
+    return changes
+
+
+@pytest.mark.parametrize("encoded", ["a%2Fb%40example.com", "a/b@example.com"])
+def test_an_address_with_a_slash_works_on_every_path(
+    app: Flask, api: ApiClient, encoded: str
+) -> None:
+    """'/' is valid in a local part: percent-encoded or not, every {email} route finds it."""
+    make_list(app)
+    address = "a/b@example.com"
+    headers = api.post("/lists/news/headers", {"recipients": [{"email": address}]})
+    assert headers.status_code == 200
+    assert headers.json["recipients"][0]["email"] == address
+    state = api.get(f"/lists/news/recipients/{encoded}")
+    assert state.status_code == 200, state.json
+    assert (state.json["email"], state.json["subscribed"]) == (address, True)
+    off = api.post(f"/lists/news/recipients/{encoded}/unsubscribe", {"campaign": "2026/03"})
+    assert off.status_code == 200, off.json
+    assert (off.json["changed"], off.json["status"]["subscribed"]) == (True, False)
+    assert api.get(f"/lists/news/recipients/{encoded}").json["subscribed"] is False
+    [change] = feed_changes(api)
+    assert (change["email"], change["campaign"]) == (address, "2026/03")
+    on = api.post(f"/lists/news/recipients/{encoded}/resubscribe", {"reason": "asked again"})
+    assert on.status_code == 200 and on.json["status"]["subscribed"] is True
+    exported = api.get(f"/recipients/{encoded}/export")
+    assert exported.status_code == 200 and exported.json["address"] == address
+    erased = api.client.delete(f"/api/v1/recipients/{encoded}", headers=api.headers)
+    assert erased.status_code == 200
+    assert erased.json is not None and erased.json["erased"] is True
+
+
+def test_a_campaign_with_a_slash_records_deliveries(app: Flask, api: ApiClient) -> None:
+    make_list(app)
+    response = api.post("/lists/news/campaigns/2026%2F03%2Fnews/deliveries", {"count": 3})
+    assert response.status_code == 201, response.json
+    assert response.json == {"campaign": "2026/03/news", "delivered": 3}
+
+
+@pytest.mark.parametrize(
+    "sent_at",
+    [0, 1772443800, 1.5, "0", "1772443800", "2026-03-02T09:00:00", "2026-03-02", True, "soon"],
+)
+def test_times_must_be_iso_8601_with_a_zone(app: Flask, api: ApiClient, sent_at: Any) -> None:
+    make_list(app)
+    response = api.post("/lists/news/campaigns/c1/deliveries", {"count": 1, "sent_at": sent_at})
+    assert response.status_code == 422
+    assert response.json["fields"] == [
+        {"field": "sent_at", "message": "must be an ISO 8601 time with a time zone"}
+    ]
+    assert response.json["error"] == (
+        "invalid body: sent_at: must be an ISO 8601 time with a time zone"
+    )
+
+
+@pytest.mark.parametrize("since", ["0", "1772443800", "2026-03-02T09:00:00"])
+def test_the_feed_takes_only_iso_times(api: ApiClient, since: str) -> None:
+    response = api.get("/suppressions", query_string={"since": since})
+    assert response.status_code == 422
+    assert response.json["fields"][0]["message"] == "must be an ISO 8601 time with a time zone"
+    assert (
+        api.get("/suppressions", query_string={"since": "2026-03-02T09:00:00Z"}).status_code == 200
+    )
+
+
+@pytest.mark.parametrize("value", [0, 1, "yes", "true", None])
+def test_booleans_must_be_json_true_or_false(app: Flask, api: ApiClient, value: Any) -> None:
+    make_list(app)
+    response = api.post(
+        "/lists/news/eligibility", {"emails": ["a@example.com"], "transactional": value}
+    )
+    assert response.status_code == 422
+    assert response.json["fields"] == [
+        {"field": "transactional", "message": "must be true or false"}
+    ]
+
+
+@pytest.mark.parametrize("count", ["5", 5.0, True])
+def test_counts_must_be_json_integers(app: Flask, api: ApiClient, count: Any) -> None:
+    make_list(app)
+    response = api.post("/lists/news/campaigns/c1/deliveries", {"count": count})
+    assert response.status_code == 422
+    assert response.json["fields"] == [{"field": "count", "message": "must be a whole number"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "message"),
+    [
+        ("/lists/news/bounces", {"email": "not an address"}, "email", "must be an e-mail address"),
+        ("/lists/news/bounces", {}, "email", "is required"),
+        ("/lists/news/bounces", {"email": "a@example.com", "type": "x"}, "type",
+         "must be one of 'hard' or 'soft'"),
+        ("/lists", {"name": "Bad Name"}, "name",
+         "must be 1 to 64 lower-case letters, digits, '-' or '_', starting with a letter or digit"),
+        ("/lists", {"name": "ok", "colour": "red"}, "colour",
+         "is not a field of this request (check the spelling)"),
+        ("/lists", {"name": "ok", "topics": ["a", "a"]}, "topics", "items must be unique"),
+        ("/lists/news/campaigns/c1/deliveries", {"count": -1}, "count", "must be at least 0"),
+        ("/lists/news/eligibility", {"emails": []}, "emails", "must have at least 1 items"),
+    ],
+)  # fmt: skip
+def test_validation_messages_are_words_not_patterns(
+    app: Flask, api: ApiClient, path: str, body: dict[str, Any], field: str, message: str
+) -> None:
+    make_list(app)
+    response = api.post(path, body)
+    assert response.status_code == 422
+    assert set(response.json) == {"error", "fields"}
+    assert {"field": field, "message": message} in response.json["fields"]
+    assert response.json["error"].startswith("invalid body: ")
+    for text in [response.json["error"], *(f["message"] for f in response.json["fields"])]:
+        assert "pattern" not in text and "^" not in text and "\\" not in text
+
+
+def test_an_operation_name_after_an_address_is_not_part_of_it(app: Flask, api: ApiClient) -> None:
+    """A domain holds no '/': '.../a@example.com/unsubscribe' is never an address."""
+    make_list(app)
+    wrong = api.get("/lists/news/recipients/a@example.com/unsubscribe")
+    assert wrong.status_code == 405
+    erase = api.client.delete("/api/v1/recipients/a@example.com/export", headers=api.headers)
+    assert erase.status_code == 405
+    assert api.get("/lists/news/recipients/abc").status_code == 400

@@ -577,3 +577,165 @@ def test_default_locale(make_app: Callable[..., Flask], monkeypatch: pytest.Monk
     monkeypatch.setenv("UNSUBSVC_DEFAULT_LOCALE", "xx")
     with pytest.raises(ConfigError, match="UNSUBSVC_DEFAULT_LOCALE"):
         load_settings()
+
+
+def test_sendgrid_public_key(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SendGrid's verification key: /inbound/sendgrid takes only what it signs, nothing without."""
+    from tests.esp_signing import SendGridSigner
+
+    signer, body = SendGridSigner.make(), b'[{"event": "delivered"}]'
+
+    def post(app: Flask) -> int:
+        client = app.test_client()
+        return client.post("/inbound/sendgrid", data=body, headers=signer.headers(body)).status_code
+
+    assert post(make_app()) == 403
+    monkeypatch.setenv("UNSUBSVC_SENDGRID_PUBLIC_KEY", signer.public_key)
+    assert post(make_app()) == 200
+    monkeypatch.setenv("UNSUBSVC_SENDGRID_PUBLIC_KEY", SendGridSigner.make().public_key)
+    assert post(make_app()) == 403
+
+
+def test_ses_topic_arns(make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SNS topics /inbound/ses accepts (comma-separated); unset: any (signature checked)."""
+    import json
+
+    from tests.esp_signing import SnsSigner, fixture, sns_notification
+    from unsubsvc.core.esp_ses import CertificateCache
+    from unsubsvc.web.esp import ses
+
+    signer = SnsSigner.make()
+    monkeypatch.setattr(ses, "CERTIFICATES", CertificateCache(lambda url: signer.pem))
+    signed = signer.sign(sns_notification(fixture("ses_delivery.json")))  # MyTopic, us-west-2
+    body = json.dumps(signed).encode()
+
+    def post(app: Flask) -> int:
+        client = app.test_client()
+        return client.post("/inbound/ses", data=body, content_type="text/plain").status_code
+
+    assert post(make_app()) == 200
+    topics = "arn:aws:sns:us-east-1:123456789012:Other, arn:aws:sns:us-west-2:123456789012:MyTopic"
+    monkeypatch.setenv("UNSUBSVC_SES_TOPIC_ARNS", topics)
+    assert post(make_app()) == 200
+    monkeypatch.setenv("UNSUBSVC_SES_TOPIC_ARNS", "arn:aws:sns:us-east-1:123456789012:Other")
+    assert post(make_app()) == 403
+
+
+def test_postmark_webhook_auth(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """user:password Postmark sends as basic auth; unset, /inbound/postmark refuses (403)."""
+    import base64
+
+    body = b'{"RecordType": "Delivery"}'
+
+    def post(app: Flask, credentials: str) -> int:
+        token = base64.b64encode(credentials.encode()).decode()
+        headers = {"Authorization": f"Basic {token}"}
+        return app.test_client().post("/inbound/postmark", data=body, headers=headers).status_code
+
+    assert post(make_app(), "pm:secret") == 403
+    monkeypatch.setenv("UNSUBSVC_POSTMARK_WEBHOOK_AUTH", "pm:secret:with:colons")
+    app = make_app()
+    assert post(app, "pm:secret:with:colons") == 200
+    assert post(app, "pm:wrong") == 401
+    monkeypatch.setenv("UNSUBSVC_POSTMARK_WEBHOOK_AUTH", "no-password")
+    with pytest.raises(ConfigError, match="UNSUBSVC_POSTMARK_WEBHOOK_AUTH"):
+        load_settings()
+
+
+def test_mailgun_signing_key(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mailgun's HTTP webhook signing key; unset, /inbound/mailgun refuses (403)."""
+    import hashlib
+    import hmac
+    import json
+
+    def post(app: Flask, key: str, token: str) -> int:
+        timestamp = str(int(runtime_of(app).now().timestamp()))
+        digest = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+        body = {
+            "signature": {"timestamp": timestamp, "token": token, "signature": digest},
+            "event-data": {"event": "delivered", "id": "x"},
+        }
+        return app.test_client().post("/inbound/mailgun", data=json.dumps(body)).status_code
+
+    assert post(make_app(), "mg-key", "t1") == 403
+    monkeypatch.setenv("UNSUBSVC_MAILGUN_SIGNING_KEY", "mg-key")
+    app = make_app()
+    assert post(app, "mg-key", "t2") == 200
+    assert post(app, "other-key", "t3") == 403
+
+
+def _policy_headers(app: Flask) -> dict[str, str]:
+    """Return API headers, with lists news and other made."""
+    from unsubsvc.services.apikeys import create_key
+
+    runtime = runtime_of(app)
+    with runtime.unit_of_work() as session:
+        key = create_key(session, "policy", now=runtime.now()).secret
+    make_list(app)
+    make_list(app, "other")
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _excluded(app: Flask, headers: dict[str, str], list_name: str) -> list[dict[str, str]]:
+    check = {"emails": ["ann@example.com"]}
+    path = f"/api/v1/lists/{list_name}/eligibility"
+    answer = app.test_client().post(path, json=check, headers=headers).json
+    assert answer is not None
+    excluded: list[dict[str, str]] = answer["excluded"]
+    return excluded
+
+
+def _soft_bounces_until_bounced(app: Flask, clock: FakeClock, days_apart: float = 0) -> int:
+    """Post soft bounces through the API until ann is ineligible; return how many it took."""
+    client, headers = app.test_client(), _policy_headers(app)
+    for count in range(1, 10):
+        body = {"email": "ann@example.com", "type": "soft"}
+        answer = client.post("/api/v1/lists/news/bounces", json=body, headers=headers)
+        assert answer.status_code == 200
+        if excluded := _excluded(app, headers, "news"):
+            assert excluded[0]["reason"] == "bounced"
+            return count
+        clock.advance(days=days_apart)
+    return 0
+
+
+def test_soft_bounce_limit(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    """How many soft bounces within the window suppress an address (default 3)."""
+    assert _soft_bounces_until_bounced(make_app(), clock) == 3
+    monkeypatch.setenv("UNSUBSVC_SOFT_BOUNCE_LIMIT", "5")
+    assert load_settings().soft_bounce_limit == 5
+    monkeypatch.setenv("UNSUBSVC_SOFT_BOUNCE_LIMIT", "0")
+    with pytest.raises(ConfigError):
+        load_settings()
+
+
+def test_soft_bounce_window_days(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    """The days soft bounces count over (default 14): bounces further apart never add up."""
+    monkeypatch.setenv("UNSUBSVC_SOFT_BOUNCE_WINDOW_DAYS", "1")
+    assert _soft_bounces_until_bounced(make_app(), clock, days_apart=2) == 0
+
+
+def test_complaint_scope(make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch) -> None:
+    """sender (default): a complaint suppresses the address on every list; list: on its own."""
+    assert load_settings().complaint_scope == "sender"
+    monkeypatch.setenv("UNSUBSVC_COMPLAINT_SCOPE", "LIST")
+    app = make_app()
+    headers = _policy_headers(app)
+    complaint = {"email": "ann@example.com"}
+    path = "/api/v1/lists/news/complaints"
+    assert app.test_client().post(path, json=complaint, headers=headers).status_code == 200
+    assert _excluded(app, headers, "news")[0]["reason"] == "unsubscribed"
+    assert _excluded(app, headers, "other") == []
+    monkeypatch.setenv("UNSUBSVC_COMPLAINT_SCOPE", "everything")
+    with pytest.raises(ConfigError, match="UNSUBSVC_COMPLAINT_SCOPE"):
+        load_settings()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
@@ -32,14 +33,120 @@ def test_document_is_public_and_lists_every_api_route(app: Flask) -> None:
         path = rule.rule
         for argument in rule.arguments:
             placeholder = "{" + argument + "}"
-            path = path.replace(f"<int:{argument}>", placeholder).replace(
-                f"<{argument}>", placeholder
-            )
+            for converter in ("int:", "path:", "address:", ""):
+                path = path.replace(f"<{converter}{argument}>", placeholder)
         routed |= {(path, m) for m in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
     assert documented == routed
     # Every operation but the document itself requires the bearer key.
     assert document["security"] == [{"bearer": []}]
     assert document["paths"]["/api/v1/openapi.json"]["get"]["security"] == []
+
+
+#: operationIds are the generated clients' function names: renaming one breaks callers.
+OPERATION_IDS = {
+    "openapi_document", "get_lists", "create_list", "get_list", "headers", "eligibility",
+    "recipient", "unsubscribe", "resubscribe", "deliveries", "bounce", "complaint",
+    "suppressions", "get_webhooks", "add_webhook", "disable_webhook", "erase_recipient",
+    "recipient_export",
+}  # fmt: skip
+
+
+def _document(app: Flask) -> dict[str, Any]:
+    document = app.test_client().get("/api/v1/openapi.json").json
+    assert isinstance(document, dict)
+    return document
+
+
+def test_operations_keep_their_ids_and_have_declared_tags(app: Flask) -> None:
+    document = _document(app)
+    tags = {tag["name"]: tag["description"] for tag in document["tags"]}
+    assert {"lists", "recipients", "deliveries", "suppressions", "webhooks"} <= set(tags)
+    assert all(tags.values())
+    ids = set()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            ids.add(operation["operationId"])
+            assert len(operation["tags"]) == 1 and operation["tags"][0] in tags
+    assert ids >= OPERATION_IDS
+    paths = document["paths"]
+    assert paths["/api/v1/lists/{name}/recipients/{email}/unsubscribe"]["post"]["tags"] == [
+        "recipients"
+    ]
+    assert paths["/api/v1/webhooks"]["post"]["tags"] == ["webhooks"]
+
+
+def test_times_are_date_time_and_addresses_email(app: Flask) -> None:
+    schemas = _document(app)["components"]["schemas"]
+
+    def formats(model: str, field: str) -> set[str]:
+        prop = schemas[model]["properties"][field]
+        return {o["format"] for o in [prop, *prop.get("anyOf", [])] if "format" in o}
+
+    for model, field in [
+        ("DeliveryIn", "sent_at"),
+        ("SuppressionChange", "changed_at"),
+        ("StatusOut", "paused_until"),
+        ("WebhookOut", "failing_since"),
+        ("WebhookOut", "disabled_at"),
+        ("RecipientExportOut", "exported_at"),
+        ("HeldEvent", "occurred_at"),
+        ("WebhookEvent", "occurred_at"),
+    ]:
+        assert formats(model, field) == {"date-time"}, (model, field)
+    for model, field in [
+        ("RecipientIn", "email"),
+        ("BounceIn", "email"),
+        ("StatusOut", "email"),
+        ("SuppressionChange", "email"),
+        ("WebhookEvent", "email"),
+    ]:
+        assert formats(model, field) == {"email"}, (model, field)
+    assert schemas["EligibilityIn"]["properties"]["emails"]["items"]["format"] == "email"
+
+
+def test_path_parameters_are_plain_strings_a_client_encodes(app: Flask) -> None:
+    """Routed with Werkzeug's path converter, documented as ordinary path parameters."""
+    paths = _document(app)["paths"]
+    operation = paths["/api/v1/lists/{name}/recipients/{email}/unsubscribe"]["post"]
+    [email] = [p for p in operation["parameters"] if p["name"] == "email"]
+    assert email["in"] == "path" and email["required"] is True
+    assert email["schema"]["type"] == "string" and email["schema"]["format"] == "email"
+    assert "%2F" in email["description"]
+    assert "style" not in email and "allowReserved" not in email
+    deliveries = paths["/api/v1/lists/{name}/campaigns/{campaign}/deliveries"]["post"]
+    [campaign] = [p for p in deliveries["parameters"] if p["name"] == "campaign"]
+    assert campaign["schema"]["type"] == "string" and "%2F" in campaign["description"]
+
+
+def test_webhooks_section_describes_payloads_and_standard_headers(app: Flask) -> None:
+    from unsubsvc.core.events import EventKind
+
+    document = _document(app)
+    webhooks = document["webhooks"]
+    assert set(webhooks) == {kind.value for kind in EventKind}
+    schemas = document["components"]["schemas"]
+    event = schemas["WebhookEvent"]
+    assert {"id", "type", "occurred_at", "list", "email", "topic", "campaign", "channel"} <= set(
+        event["properties"]
+    )
+    for kind, item in webhooks.items():
+        post = item["post"]
+        assert post["tags"] == ["webhooks"]
+        body = post["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": "#/components/schemas/WebhookEvent"}
+        headers = {p["name"]: p for p in post["parameters"]}
+        assert set(headers) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+        assert all(p["in"] == "header" and p["required"] for p in headers.values())
+        signature = headers["webhook-signature"]["description"]
+        assert "v1,<base64>" in signature and "whsec_" in signature
+        assert "HMAC-SHA256" in signature
+        assert kind in post["description"]
+    assert set(schemas["EventKind"]["enum"]) == set(webhooks)
+
+
+def test_document_validates_as_openapi_3_1(app: Flask) -> None:
+    validator = pytest.importorskip("openapi_spec_validator")
+    validator.validate(_document(app))
 
 
 #: Examples per operation and database: enough to find drift, small enough for CI.

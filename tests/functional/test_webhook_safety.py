@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import secrets
@@ -33,7 +34,7 @@ from tests.functional.test_webhooks import (
 )
 from tests.helpers import CommandRunner, make_list, transaction
 from unsubsvc.core.secret_box import SecretBox, is_plaintext
-from unsubsvc.core.webhooks import new_secret, verify
+from unsubsvc.core.webhooks import secret_key, standard_form, verify
 from unsubsvc.db.models import Webhook
 from unsubsvc.services import webhooks as svc
 from unsubsvc.services.webhooks import DeliveryStats
@@ -259,19 +260,23 @@ def test_secrets_are_stored_encrypted_and_deliveries_still_verify(
     one_click(app, ANN)
     assert deliver_from(app, clock) == DeliveryStats(attempted=1, delivered=1)
     [got] = receiver.received
-    header = got.headers["Unsubsvc-Signature"]
-    assert verify(secret, header, got.body, now=int(clock.now.timestamp()))
+    assert verify(secret, got.header_dict, got.body, now=int(clock.now.timestamp()))
 
 
 def test_init_encrypts_secrets_stored_in_plaintext(
     make_app: Callable[..., Flask], clock: FakeClock, receiver: Receiver
 ) -> None:
-    """Rows from before encryption hold ``whsec_...``: they still sign, and init seals them."""
+    """Rows from before encryption hold ``whsec_...``: they still sign, and init seals them.
+
+    Such a secret was made by the old generator (``whsec_`` + ``secrets.token_urlsafe(32)``,
+    URL-safe base64): it signs with its 32 random bytes, which is what a Standard
+    Webhooks library reads from its ``standard_form``.
+    """
     app = make_app(tables=False, webhook_allow_private=True)
     runner = CommandRunner(runtime_of(app))
     assert runner.invoke(args=["init"]).exit_code == 0
     make_list(app)
-    legacy = new_secret()
+    legacy = "whsec_" + secrets.token_urlsafe(32)
     with transaction(app) as session:
         session.add(Webhook(url=receiver.url, secret=legacy, created_at=clock.now))
     one_click(app, ANN)
@@ -289,9 +294,10 @@ def test_init_encrypts_secrets_stored_in_plaintext(
     one_click(app, "bob@example.com")
     assert deliver_from(app, clock) == DeliveryStats(attempted=1, delivered=1)
     got = receiver.received[-1]
-    assert verify(
-        legacy, got.headers["Unsubsvc-Signature"], got.body, now=int(clock.now.timestamp())
-    )
+    at = int(clock.now.timestamp())
+    assert verify(legacy, got.header_dict, got.body, now=at)
+    assert verify(standard_form(legacy), got.header_dict, got.body, now=at)
+    assert secret_key(legacy) == base64.urlsafe_b64decode(legacy.removeprefix("whsec_") + "=")
 
 
 def test_init_reseals_under_the_newest_key_after_a_rotation(

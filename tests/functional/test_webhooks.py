@@ -6,6 +6,7 @@ The receivers listen on loopback, so these apps allow private addresses
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -14,13 +15,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import standardwebhooks
 from flask import Flask
 
 from tests.conftest import FakeClock
@@ -30,7 +32,7 @@ from unsubsvc.core.errors import InvalidInput, NotFound
 from unsubsvc.core.events import Channel
 from unsubsvc.core.network import UrlPolicy
 from unsubsvc.core.tokens import Purpose
-from unsubsvc.core.webhooks import verify
+from unsubsvc.core.webhooks import message_id, verify
 from unsubsvc.db.models import Event, WebhookAttempt, WebhookDelivery
 from unsubsvc.services import unsubscribe as unsubscribe_service
 from unsubsvc.services.webhooks import (
@@ -77,6 +79,28 @@ class Received:
     def doc(self) -> dict[str, Any]:
         parsed: dict[str, Any] = json.loads(self.body)
         return parsed
+
+    @property
+    def header_dict(self) -> dict[str, str]:
+        """The headers as a plain dict, as a receiver's framework hands them over."""
+        return dict(self.headers.items())
+
+    def verifies(self, secret: str) -> bool:
+        """Whether the reference library (``standardwebhooks``) accepts it under ``secret``.
+
+        The library reads the real clock: the deliveries checked must be signed near it.
+        """
+        try:
+            standardwebhooks.Webhook(secret).verify(self.body, self.header_dict)
+        except standardwebhooks.WebhookVerificationError:
+            return False
+        return True
+
+
+def real_time(clock: FakeClock) -> datetime:
+    """Set ``clock`` to the real time (whole seconds) and return it, for the library's checks."""
+    clock.now = datetime.now(UTC).replace(microsecond=0)
+    return clock.now
 
 
 class Receiver:
@@ -245,6 +269,8 @@ def emails_and_types(receiver: Receiver) -> list[tuple[str, str]]:
 def test_deliveries_are_signed_with_the_documented_recipe(
     app: Flask, clock: FakeClock, receiver: Receiver
 ) -> None:
+    """Standard Webhooks: the reference library accepts a real delivery, and nothing altered."""
+    real_time(clock)
     make_list(app)
     hook_id, secret = add_hook(app, receiver.url)
     one_click(app, ANN)
@@ -252,21 +278,33 @@ def test_deliveries_are_signed_with_the_documented_recipe(
     assert deliver(app, clock) == DeliveryStats(attempted=1, delivered=1, failed=0)
 
     [got] = receiver.received
-    header = got.headers["Unsubsvc-Signature"]
-    items = dict(item.split("=", 1) for item in header.split(","))
-    assert set(items) == {"t", "v1"}
-    timestamp = int(items["t"])
+    assert got.verifies(secret)
+    assert standardwebhooks.Webhook(secret).verify(got.body, got.header_dict) == got.doc
+    msg_id = got.headers["webhook-id"]
+    timestamp = int(got.headers["webhook-timestamp"])
     assert timestamp == int(clock.now.timestamp())
-    # The recipe of the README, by hand: HMAC-SHA256(secret, f"{t}." + raw body), hex.
-    expected = hmac.new(
-        secret.encode("utf-8"), f"{timestamp}.".encode() + got.body, hashlib.sha256
-    ).hexdigest()
-    assert items["v1"] == expected
-    assert verify(secret, header, got.body, now=timestamp)
-    assert not verify("whsec_not-the-secret", header, got.body, now=timestamp)
-    assert not verify(secret, header, got.body + b"\n", now=timestamp)
+    # The recipe of the README, by hand: base64 HMAC-SHA256 of "id.timestamp.body", keyed
+    # with the base64-decoded secret after "whsec_".
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + got.body, hashlib.sha256).digest()
+    assert got.headers["webhook-signature"] == "v1," + base64.b64encode(digest).decode()
+    assert verify(secret, got.header_dict, got.body, now=timestamp)
+    assert "Unsubsvc-Signature" not in got.headers
+
+    # A replay under another id (to slip past deduplication), at another time, or with
+    # another body fails, as does another secret.
+    for name, value in (("webhook-id", "msg_999_1"), ("webhook-timestamp", str(timestamp - 1))):
+        replay = Received(got.body, Message())
+        for key_, header in got.headers.items():
+            replay.headers[key_] = value if key_.lower() == name else header
+        assert replay.header_dict[name] == value
+        assert not replay.verifies(secret)
+    assert not Received(got.body + b"\n", got.headers).verifies(secret)
+    assert not Received(got.body.replace(b"one_click", b"api"), got.headers).verifies(secret)
+    assert not got.verifies(add_hook(app, receiver.url)[1])
 
     [row] = outbox(app)
+    assert msg_id == message_id(row.id, row.created_at)
     assert got.headers["Content-Type"] == "application/json"
     assert got.headers["User-Agent"] == "unsubsvc-webhooks"
     assert got.headers["Unsubsvc-Delivery-Id"] == str(row.id)
@@ -289,6 +327,40 @@ def test_deliveries_are_signed_with_the_documented_recipe(
         "channel": "one_click",
         "detail": None,
     }
+
+
+def test_retries_of_a_row_carry_the_same_webhook_id_and_the_time_of_each_attempt(
+    app: Flask, clock: FakeClock, receiver: Receiver
+) -> None:
+    t0 = real_time(clock)
+    make_list(app)
+    _, secret = add_hook(app, receiver.url)
+    one_click(app, ANN)
+    sent: list[dict[str, str]] = []
+
+    def recording(url: str, body: bytes, headers: dict[str, str]) -> int:
+        sent.append(dict(headers))
+        return http_post(url, body, headers)
+
+    receiver.status = 503
+    assert deliver(app, clock, post=recording) == DeliveryStats(attempted=1, failed=1)
+    clock.advance(seconds=10)
+    assert deliver(app, clock, post=recording) == DeliveryStats(attempted=1, failed=1)
+    receiver.status = None
+    clock.advance(seconds=20)
+    assert deliver(app, clock, post=recording) == DeliveryStats(attempted=1, delivered=1)
+
+    [row] = outbox(app)
+    assert [headers["webhook-id"] for headers in sent] == [message_id(row.id, row.created_at)] * 3
+    assert [int(headers["webhook-timestamp"]) - int(t0.timestamp()) for headers in sent] == [
+        0,
+        10,
+        30,
+    ]
+    assert len({headers["webhook-signature"] for headers in sent}) == 3
+    [got] = receiver.received
+    assert got.header_dict["webhook-id"] == sent[0]["webhook-id"]
+    assert got.verifies(secret)
 
 
 # --- (b) a receiver that is down --------------------------------------------------------------
@@ -350,6 +422,9 @@ def test_a_receiver_that_is_down_gets_everything_exactly_once_when_back(
     assert [doc["id"] for doc in receiver.docs] == event_ids(app)
     assert Counter(got.headers["Unsubsvc-Delivery-Id"] for got in receiver.received) == Counter(
         str(row.id) for row in outbox(app)
+    )
+    assert Counter(got.headers["webhook-id"] for got in receiver.received) == Counter(
+        message_id(row.id, row.created_at) for row in outbox(app)
     )
     assert all(row.delivered_at == clock.now - timedelta(hours=2) for row in outbox(app))
 
@@ -524,6 +599,7 @@ def test_add_endpoint_refuses_what_is_not_an_http_url(app: Flask, url: str) -> N
 def test_cli_add_list_deliver_disable(
     app: Flask, runner: CommandRunner, clock: FakeClock, receiver: Receiver
 ) -> None:
+    real_time(clock)
     make_list(app)
     added = runner.invoke(args=["webhooks", "add", receiver.url])
     assert added.exit_code == 0, added.output
@@ -531,6 +607,7 @@ def test_cli_add_list_deliver_disable(
     assert printed["url"] == receiver.url
     assert printed["secret"].startswith("whsec_")
     assert "not shown again" in added.stderr
+    assert "webhook-signature" in added.stderr
     assert printed["secret"] not in runner.invoke(args=["webhooks", "list"]).output
 
     one_click(app, ANN)
@@ -544,12 +621,7 @@ def test_cli_add_list_deliver_disable(
     assert "1 attempted, 1 delivered, 0 failed" in delivered.stderr
     [got] = receiver.received
     assert got.doc["email"] == ANN
-    assert verify(
-        printed["secret"],
-        got.headers["Unsubsvc-Signature"],
-        got.body,
-        now=int(clock.now.timestamp()),
-    )
+    assert got.verifies(printed["secret"])
     listed = runner.invoke(args=["webhooks", "list"])
     assert json.loads(listed.stdout)["pending"] == 0
 
@@ -647,7 +719,7 @@ def test_spawned_deliverer_sends_and_stops_on_sigterm(
     assert code == 0  # SIGTERM is a clean stop
     [got] = receiver.received
     assert got.doc["email"] == ANN
-    assert verify(secret, got.headers["Unsubsvc-Signature"], got.body, now=int(time.time()))
+    assert got.verifies(secret)  # signed on the real clock, as the library checks
     assert all(row.delivered_at is not None for row in outbox(app))
 
 

@@ -17,6 +17,7 @@ from unsubsvc.cli import (
     admin,
     apikeys,
     audit,
+    bounces,
     data_rights,
     importing,
     inbound,
@@ -69,6 +70,7 @@ for _command in (
     *data_rights.COMMANDS,
     *importing.COMMANDS,
     *audit.COMMANDS,
+    *bounces.COMMANDS,
 ):
     cli.add_command(_command)
 

@@ -12,8 +12,10 @@ import contextlib
 import json
 import mailbox
 import os
+import shutil
+import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -21,13 +23,16 @@ from typing import BinaryIO
 import click
 
 from unsubsvc.cli.common import minter, now, runtime, session, unit_of_work
-from unsubsvc.core import dkim_signing
+from unsubsvc.core import bulk_signing, dkim_signing
 from unsubsvc.core.addresses import normalize_address
-from unsubsvc.core.dkim_signing import ALGORITHMS, Algorithm
+from unsubsvc.core.bulk_signing import KeySpec, SigningPlan
+from unsubsvc.core.dkim_signing import ALGORITHMS
 from unsubsvc.core.errors import UnsubsvcError
 from unsubsvc.core.message_check import Status, check_message
 from unsubsvc.db.models import MailingList
-from unsubsvc.services.links import recipient_links
+from unsubsvc.services.batch import MAX_BATCH, Recipient, batch_links
+from unsubsvc.services.erasure import AddressErased
+from unsubsvc.services.links import RecipientLinks, recipient_links
 from unsubsvc.services.lists import get_list
 
 
@@ -40,11 +45,8 @@ def _reported(prefix: str = "") -> Iterator[None]:
         raise click.ClickException(f"{prefix}{exc}") from exc
 
 
-@dataclass(frozen=True)
-class _Key:
-    selector: str
-    private_key: bytes
-    algorithm: Algorithm
+#: Below this many messages a process pool costs more than it saves.
+_POOL_FROM = 64
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,28 @@ class _Signing:
 
     mailing_list: MailingList
     domain: str
-    keys: tuple[_Key, ...]
+    keys: tuple[KeySpec, ...]
     campaign: str | None
+
+    @property
+    def plan(self) -> SigningPlan:
+        return SigningPlan(self.domain, self.keys)
+
+    def with_headers(
+        self,
+        message: bytes,
+        headers: Sequence[tuple[str, str]],
+        mailing_list: MailingList | None = None,
+    ) -> bytes:
+        """Return ``message`` as CRLF with the recipient's list headers (and List-Id) on top."""
+        named = mailing_list or self.mailing_list
+        added = list(headers)
+        if not dkim_signing.header_values(message, dkim_signing.LIST_ID):
+            # RFC 2919: one List-Id per message; a message that names its list keeps it.
+            added.insert(
+                0, dkim_signing.list_id_header(named.display_name, named.name, self.domain)
+            )
+        return dkim_signing.add_headers(message, added)
 
     def sign(self, message: bytes, address: str) -> bytes:
         """Return ``message`` with the recipient's headers and every signature added."""
@@ -67,28 +89,76 @@ class _Signing:
             campaign=self.campaign,
             keyring=runtime().keyring,
         )
-        headers = list(links.headers)
-        if not dkim_signing.header_values(message, dkim_signing.LIST_ID):
-            # RFC 2919: one List-Id per message; a message that names its list keeps it.
-            headers.insert(
-                0,
-                dkim_signing.list_id_header(
-                    self.mailing_list.display_name, self.mailing_list.name, self.domain
-                ),
+        return dkim_signing.sign_message(
+            self.with_headers(message, links.headers), self.plan.signers()
+        )
+
+    def sign_many(
+        self,
+        messages: Sequence[bytes],
+        keys: Sequence[str] = (),
+        rows: Mapping[str, bulk_signing.RecipientRow] | None = None,
+    ) -> Iterator[bytes]:
+        """Yield every message signed for its recipient, in order, on every core.
+
+        The recipient is the first To: address unless ``rows`` (the
+        --recipients file, by message key) names list, address or campaign.
+        Every message is checked before anything is minted; links are minted
+        in batches (``services.batch``), so 10,000 recipients cost a few dozen
+        statements; only the signing runs in worker processes.
+        """
+        rows = rows or {}
+        unused = sorted(set(rows) - set(keys))
+        if unused:
+            raise click.ClickException(f"--recipients names no such message: {unused[0]}")
+        wanted: list[tuple[str, Recipient]] = []
+        for number, message in enumerate(messages, start=1):
+            row = rows.get(keys[number - 1]) if keys else None
+            row = row or bulk_signing.RecipientRow()
+            address = _recipient(number, message, row.email)
+            wanted.append(
+                (
+                    row.list_name or self.mailing_list.name,
+                    Recipient(address, row.campaign or self.campaign),
+                )
             )
-        signed = dkim_signing.add_headers(message, headers)
-        # The primary key signs last so its DKIM-Signature is on top (verifiers
-        # and dkim.verify try the topmost first); RFC 6376 §5.4 keeps signatures
-        # independent because neither covers DKIM-Signature fields.
-        for key in reversed(self.keys):
-            signed = dkim_signing.sign(
-                signed,
-                domain=self.domain,
-                selector=key.selector,
-                private_key=key.private_key,
-                algorithm=key.algorithm,
-            )
-        return signed
+        lists = {self.mailing_list.name: self.mailing_list}
+        found: dict[int, RecipientLinks] = {}
+        for name in dict.fromkeys(list_name for list_name, _ in wanted):
+            if name not in lists:
+                lists[name] = get_list(session(), name)
+            numbers = [n for n, (list_name, _) in enumerate(wanted) if list_name == name]
+            for start in range(0, len(numbers), MAX_BATCH):
+                part = numbers[start : start + MAX_BATCH]
+                links = batch_links(
+                    session(),
+                    minter(),
+                    lists[name],
+                    [wanted[n][1] for n in part],
+                    now=now(),
+                    keyring=runtime().keyring,
+                )
+                for n, link in zip(part, links, strict=True):
+                    if link is None:
+                        raise click.ClickException(f"message {n + 1}: {AddressErased()}")
+                    found[n] = link
+        prepared: list[bytes] = []
+        for n, message in enumerate(messages):
+            with _reported(f"message {n + 1}: "):
+                prepared.append(self.with_headers(message, found[n].headers, lists[wanted[n][0]]))
+        workers = 1 if len(prepared) < _POOL_FROM else None
+        with _progress(len(prepared)) as step, _reported():
+            yield from bulk_signing.sign_all(prepared, self.plan, workers=workers, progress=step)
+
+
+@contextlib.contextmanager
+def _progress(length: int) -> Iterator[Callable[[int], None] | None]:
+    """Yield a step function for a progress bar on stderr when it is a terminal, else None."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=length, label="Signing", file=sys.stderr) as bar:
+        yield bar.update
 
 
 def _keys(
@@ -98,16 +168,16 @@ def _keys(
     algorithm: str,
     ed25519_key_path: Path | None,
     ed25519_selector: str | None,
-) -> tuple[_Key, ...]:
+) -> tuple[KeySpec, ...]:
     if (ed25519_key_path is None) != (ed25519_selector is None):
         raise click.UsageError("--also-ed25519 and --ed25519-selector go together")
     primary = dkim_signing.check_algorithm(algorithm)
-    keys = [_Key(selector, key_path.read_bytes(), primary)]
+    keys = [KeySpec(selector, key_path.read_bytes(), primary)]
     if ed25519_key_path is not None and ed25519_selector is not None:
         if primary != "rsa-sha256":
             # Gmail verifies only rsa-sha256: ed25519 is only ever the extra one.
             raise click.UsageError("--also-ed25519 adds to an rsa-sha256 signature")
-        keys.append(_Key(ed25519_selector, ed25519_key_path.read_bytes(), "ed25519-sha256"))
+        keys.append(KeySpec(ed25519_selector, ed25519_key_path.read_bytes(), "ed25519-sha256"))
     for key in keys:
         with _reported(f"{key.algorithm} key: "):
             dkim_signing.load_key(key.private_key, key.algorithm)
@@ -125,12 +195,26 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
     "--mbox",
     "mbox_path",
     type=_PATH,
-    help="Sign every message of this mbox, each for the first address of its To:.",
+    help="Sign every message of this mbox (mboxrd), each for the first address of its To:.",
+)
+@click.option(
+    "--dir",
+    "dir_path",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Sign every *.eml file of this directory, each for the first address of its To:.",
 )
 @click.option(
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where --mbox writes the signed mbox (replaced only once every message is signed).",
+    type=click.Path(path_type=Path),
+    help="Where --mbox writes the signed mbox, or --dir a new directory of the signed files "
+    "(put in place only once every message is signed).",
+)
+@click.option(
+    "--recipients",
+    "recipients_path",
+    type=_PATH,
+    help="With --mbox or --dir: a CSV of key,list,email,campaign overriding, per message, "
+    "--list, the To: address and --campaign (key: the message's number from 1, or file name).",
 )
 @click.option("--campaign", help="The sender's campaign id, for reports.")
 @click.option("--domain", required=True, help="The signing domain (d=), also List-Id's.")
@@ -155,7 +239,9 @@ def sign_command(
     list_name: str,
     email: str | None,
     mbox_path: Path | None,
+    dir_path: Path | None,
     output: Path | None,
+    recipients_path: Path | None,
     campaign: str | None,
     domain: str,
     selector: str,
@@ -167,17 +253,38 @@ def sign_command(
     """Add List-Unsubscribe, List-Unsubscribe-Post and List-Id, then DKIM-sign.
 
     One message: read from stdin, signed for --email, written to stdout.
-    With --mbox and --output: every message, each for its own To: recipient.
+    With --mbox or --dir and --output: every message, each for its own To:
+    recipient, signed on every core.
     """
-    if mbox_path is not None:
+    if mbox_path is not None and dir_path is not None:
+        raise click.UsageError("give --mbox or --dir, not both")
+    if mbox_path is not None or dir_path is not None:
         if email is not None or output is None:
-            raise click.UsageError("--mbox needs --output and takes each recipient from To:")
+            flag = "--mbox" if mbox_path is not None else "--dir"
+            raise click.UsageError(f"{flag} needs --output and takes each recipient from To:")
     elif email is None or output is not None:
-        raise click.UsageError("give --email (message on stdin), or --mbox with --output")
+        raise click.UsageError(
+            "give --email (message on stdin), or --mbox with --output, or --dir with --output"
+        )
+    rows: dict[str, bulk_signing.RecipientRow] = {}
+    if recipients_path is not None:
+        if email is not None:
+            raise click.UsageError("--recipients goes with --mbox or --dir")
+        with _reported(f"{recipients_path}: "):
+            rows = bulk_signing.read_recipients(recipients_path.read_text(encoding="utf-8"))
+    if algorithm == "ed25519-sha256":
+        click.echo(
+            "Warning: Gmail verifies only rsa-sha256 signatures. Sign with an RSA key and "
+            "add the ed25519 one with --also-ed25519 KEY --ed25519-selector SELECTOR.",
+            err=True,
+        )
     keys = _keys(domain, selector, key_path, algorithm, ed25519_key_path, ed25519_selector)
     signing = _Signing(get_list(session(), list_name), domain, keys, campaign)
-    if mbox_path is not None and output is not None:
-        count = _sign_mbox(signing, mbox_path, output)
+    if output is not None:
+        if mbox_path is not None:
+            count = _sign_mbox(signing, mbox_path, output, rows)
+        elif dir_path is not None:
+            count = _sign_dir(signing, dir_path, output, rows)
         click.echo(f"Signed {count} messages into {output}.", err=True)
         return
     with click.open_file("-", "rb") as stdin:
@@ -191,48 +298,39 @@ def sign_command(
         stdout.flush()
 
 
-def _sign_mbox(signing: _Signing, source_path: Path, output: Path) -> int:
-    """Sign every message of ``source_path`` into ``output``; return how many."""
+def _sign_mbox(
+    signing: _Signing,
+    source_path: Path,
+    output: Path,
+    rows: Mapping[str, bulk_signing.RecipientRow],
+) -> int:
+    """Sign every message of ``source_path`` into ``output`` (both mboxrd); return how many."""
     if output.resolve() == source_path.resolve():
         raise click.UsageError("--output must not be the --mbox file itself")
+    if output.is_dir():
+        raise click.UsageError("--output of --mbox is a file, not a directory")
     source = mailbox.mbox(source_path, create=False)
     try:
-        keys = source.keys()
-        # Check every message before minting anything, so a bad one late in
-        # the file leaves neither output nor half-made links behind.
-        for number, key in enumerate(keys, start=1):
-            _, message = _envelope(source, key)
-            _recipient(number, message)
-        _write_mbox(signing, source, keys, output)
-        return len(keys)
+        entries = [_envelope(source, key) for key in source.keys()]
     finally:
         source.close()
+    signed = signing.sign_many(
+        [message for _, message in entries], [str(n) for n in range(1, len(entries) + 1)], rows
+    )
+    _write_mbox(zip((envelope for envelope, _ in entries), signed, strict=True), output)
+    return len(entries)
 
 
-def _write_mbox(signing: _Signing, source: mailbox.mbox, keys: Sequence[str], output: Path) -> None:
+def _write_mbox(entries: Iterable[tuple[bytes, bytes]], output: Path) -> None:
+    """Write (envelope, message) pairs as mboxrd to ``output``, replacing it only when done."""
     # Written next to the output and renamed into place: readers never see half a file.
     handle, temporary = tempfile.mkstemp(
         dir=output.parent, prefix=f".{output.name}.", suffix=".tmp"
     )
-    os.close(handle)
     try:
-        target = mailbox.mbox(temporary)
-        try:
-            for number, key in enumerate(keys, start=1):
-                envelope, message = _envelope(source, key)
-                address = _recipient(number, message)
-                try:
-                    signed = signing.sign(message, address)
-                except (ValueError, UnsubsvcError) as exc:
-                    raise click.ClickException(f"message {number}: {exc}") from exc
-                if b"\nFrom " in signed:
-                    # mbox would quote it as '>From ', changing the signed bytes.
-                    raise click.ClickException(f"message {number} has a line starting 'From '")
-                # Bytes that start with a From_ line keep it: the envelope survives.
-                target.add(envelope + b"\n" + signed)
-            target.flush()
-        finally:
-            target.close()
+        with os.fdopen(handle, "wb") as file:
+            for envelope, message in entries:
+                bulk_signing.write_mboxrd(file, envelope, message)
         os.replace(temporary, output)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -240,16 +338,41 @@ def _write_mbox(signing: _Signing, source: mailbox.mbox, keys: Sequence[str], ou
         raise
 
 
+def _sign_dir(
+    signing: _Signing, source: Path, output: Path, rows: Mapping[str, bulk_signing.RecipientRow]
+) -> int:
+    """Sign every ``*.eml`` of ``source`` into a new directory ``output``; return how many."""
+    if output.exists() and not (output.is_dir() and not any(output.iterdir())):
+        raise click.UsageError("--output of --dir must be a new or empty directory")
+    paths = sorted(source.glob("*.eml"))
+    signed = signing.sign_many(
+        [path.read_bytes() for path in paths], [path.name for path in paths], rows
+    )
+    temporary = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
+    try:
+        for path, message in zip(paths, signed, strict=True):
+            (temporary / path.name).write_bytes(message)
+        if output.exists():
+            output.rmdir()
+        temporary.rename(output)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return len(paths)
+
+
 def _envelope(source: mailbox.mbox, key: str) -> tuple[bytes, bytes]:
-    """Return a message's ``From `` envelope line and its raw bytes, untouched."""
+    """Return a message's ``From `` envelope line and its bytes, mboxrd-unescaped."""
     raw = source.get_bytes(key, from_=True)
     envelope, _, message = raw.partition(b"\n")
-    return envelope.rstrip(b"\r"), message
+    return envelope.rstrip(b"\r"), bulk_signing.mboxrd_unescape(message)
 
 
-def _recipient(number: int, message: bytes) -> str:
+def _recipient(number: int, message: bytes, address: str | None = None) -> str:
+    """Return the message's recipient (``address``, else its first To:) after checking it."""
     with _reported(f"message {number}: "):
-        address = dkim_signing.recipient_address(message)
+        if address is None:
+            address = dkim_signing.recipient_address(message)
         dkim_signing.check_addable(message)
     if address is None:
         raise click.ClickException(f"message {number} has no usable To: address")

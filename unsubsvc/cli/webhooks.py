@@ -1,4 +1,4 @@
-"""Outgoing webhooks: ``webhooks add``, ``list``, ``disable``, ``deliver`` and ``purge``."""
+"""Webhooks: ``webhooks add``, ``list``, ``rotate``, ``disable``, ``deliver``, ``purge``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from unsubsvc.cli.background import (
     stop_signals,
 )
 from unsubsvc.cli.common import now, runtime, session, unit_of_work
+from unsubsvc.core.webhooks import DEFAULT_OVERLAP, MAX_OVERLAP
 from unsubsvc.services import webhooks as svc
 
 #: Seconds between delivery runs when ``deliver`` loops (and under ``serve --deliver-webhooks``).
@@ -57,9 +58,45 @@ def webhooks_add(url: str) -> None:
     click.echo(json.dumps({"id": webhook.id, "url": webhook.url, "secret": secret}))
     click.echo(
         "Store the secret now: it is not shown again. Receivers check the "
-        "Unsubsvc-Signature header with it.",
+        "webhook-signature header (Standard Webhooks) with it.",
         err=True,
     )
+
+
+@webhooks_group.command("rotate")
+@click.argument("webhook_id", metavar="ID", type=int)
+@click.option(
+    "--overlap",
+    type=click.FloatRange(min=0, max=MAX_OVERLAP.total_seconds() / 3600),
+    default=DEFAULT_OVERLAP.total_seconds() / 3600,
+    show_default=True,
+    help="Hours the old secret keeps signing too (0: drop it now).",
+)
+@unit_of_work
+def webhooks_rotate(webhook_id: int, overlap: float) -> None:
+    """Give the endpoint ID a new signing secret; print it (shown only once).
+
+    For --overlap hours every delivery carries two signatures, one with the
+    new secret and one with the old, so the receiver can switch to the new
+    secret whenever it likes in between.
+    """
+    webhook, secret = svc.rotate_secret(
+        session(),
+        webhook_id,
+        now=now(),
+        keyring=runtime().keyring,
+        overlap=timedelta(hours=overlap),
+    )
+    line: dict[str, object] = {"id": webhook.id, "url": webhook.url, "secret": secret}
+    until = webhook.previous_secret_until
+    line["previous_secret_until"] = None if until is None else until.isoformat()
+    click.echo(json.dumps(line))
+    old = (
+        "the old one stops signing now"
+        if until is None
+        else f"the old one signs too until {until.isoformat()}"
+    )
+    click.echo(f"Store the secret now: it is not shown again; {old}.", err=True)
 
 
 @webhooks_group.command("list")
@@ -75,6 +112,8 @@ def webhooks_list() -> None:
         }
         if endpoint.failing_since is not None:
             line["failing_since"] = endpoint.failing_since.isoformat()
+        if endpoint.previous_secret_until is not None and endpoint.previous_secret_until > now():
+            line["previous_secret_until"] = endpoint.previous_secret_until.isoformat()
         if endpoint.disabled_at is not None:
             line["disabled_at"] = endpoint.disabled_at.isoformat()
             line["disabled_reason"] = endpoint.disabled_reason

@@ -6,9 +6,9 @@ serialised back out of Python's ``email`` package: that would re-fold a long
 (RFC 2047 §5 allows encoded words in text, never in a URI). The bytes that
 are signed are the bytes that are sent.
 
-dkimpy does the canonicalisation and signing. It is given ``include_headers``
-explicitly because its default list omits ``List-Unsubscribe-Post``, which
-RFC 8058 §4 requires the signature to cover.
+dkimpy does the canonicalisation and hashing, OpenSSL the key operation
+(``dkim_fast``). The h= list is given explicitly because dkimpy's default
+omits ``List-Unsubscribe-Post``, which RFC 8058 §4 requires the signature to cover.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from email.utils import getaddresses
-from typing import Final, Literal, cast, get_args
+from typing import Final, Literal, get_args
 
-import dkim
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from unsubsvc.core.dkim_fast import Canonicalization, Signer
 from unsubsvc.core.headers import (
     LIST_UNSUBSCRIBE,
     LIST_UNSUBSCRIBE_POST,
@@ -100,7 +100,10 @@ _LIST_LABEL = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'
 
 def to_crlf(message: bytes) -> bytes:
     """Return the message with every line ending as CRLF and a final CRLF (RFC 5322 §2.1)."""
-    normalised = _LINE_END.sub(b"\r\n", message)
+    if message.count(b"\r") == message.count(b"\n") == message.count(b"\r\n"):
+        normalised = message  # already CRLF throughout: three scans, no copy
+    else:
+        normalised = _LINE_END.sub(b"\r\n", message)
     return normalised if normalised.endswith(b"\r\n") else normalised + b"\r\n"
 
 
@@ -352,11 +355,77 @@ def _check_domain(value: str, what: str) -> str:
 def signed_header_names(message: bytes) -> list[str]:
     """Return the h= list for ``message``: each present field once, the oversigned once more."""
     fields, _ = split_message(message)
+    return _signed_names(fields)
+
+
+def _signed_names(fields: Sequence[tuple[str, bytes]]) -> list[str]:
     counts: dict[str, int] = {}
     for name, _ in fields:
         counts[name.lower()] = counts.get(name.lower(), 0) + 1
     names = [name for name in SIGNED_HEADERS for _ in range(counts.get(name, 0))]
     return names + list(OVERSIGNED_HEADERS)
+
+
+def signer(
+    domain: str,
+    selector: str,
+    private_key: bytes,
+    algorithm: str,
+    canonicalize: Canonicalization = (b"relaxed", b"relaxed"),
+) -> Signer:
+    """Return a ready Signer for the key; the same arguments in one process share one.
+
+    relaxed/relaxed by default: it survives the re-folding and whitespace
+    changes relays make (RFC 6376 §3.4).
+    """
+    return _signer(
+        _check_domain(domain, "domain"),
+        _check_domain(selector, "selector"),
+        bytes(private_key),
+        check_algorithm(algorithm),
+        canonicalize,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _signer(
+    domain: str,
+    selector: str,
+    private_key: bytes,
+    algorithm: Algorithm,
+    canonicalize: Canonicalization,
+) -> Signer:
+    normalised = _load_key(private_key, algorithm)
+    key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+    if algorithm == "rsa-sha256":
+        loaded = serialization.load_pem_private_key(normalised, password=None)
+        if not isinstance(loaded, rsa.RSAPrivateKey):  # pragma: no cover - _load_key checked
+            raise ValueError("rsa-sha256 needs an RSA private key")
+        key = loaded
+    else:
+        key = ed25519.Ed25519PrivateKey.from_private_bytes(base64.b64decode(normalised))
+    return Signer(domain.encode("ascii"), selector.encode("ascii"), key, canonicalize)
+
+
+def sign_message(
+    message: bytes, signers: Sequence[Signer], *, timestamp: int | None = None
+) -> bytes:
+    """Return the message as CRLF bytes with one DKIM-Signature per signer, the first on top.
+
+    The first signer signs last so its field is topmost, which verifiers and
+    ``dkim.verify`` try first; neither signature covers the other's field
+    (RFC 6376 §5.4 leaves DKIM-Signature out of h=), so both verify.
+    """
+    message = to_crlf(message)
+    fields, _ = split_message(message)
+    if sum(1 for name, _ in fields if name.lower() == "from") != 1:
+        # RFC 6376 §5.4: From must be signed; RFC 5322 §3.6: exactly one.
+        raise ValueError("the message must have exactly one From header to be signed")
+    include = [name.encode("ascii") for name in _signed_names(fields)]
+    signed = message
+    for each in reversed(signers):
+        signed = each.signature(message, include, timestamp=timestamp) + signed
+    return signed
 
 
 def sign(
@@ -366,30 +435,15 @@ def sign(
     selector: str,
     private_key: bytes,
     algorithm: Algorithm = "rsa-sha256",
+    timestamp: int | None = None,
 ) -> bytes:
-    """Return the message as CRLF bytes with a DKIM-Signature field prepended (RFC 6376 §3.5)."""
-    key = load_key(private_key, algorithm)
-    message = to_crlf(message)
-    fields, _ = split_message(message)
-    if sum(1 for name, _ in fields if name.lower() == "from") != 1:
-        # RFC 6376 §5.4: From must be signed; RFC 5322 §3.6: exactly one.
-        raise ValueError("the message must have exactly one From header to be signed")
-    try:
-        signature = dkim.sign(
-            message,
-            _check_domain(selector, "selector").encode("ascii"),
-            _check_domain(domain, "domain").encode("ascii"),
-            key,
-            # relaxed/relaxed survives the re-folding and whitespace changes
-            # relays make (RFC 6376 §3.4).
-            canonicalize=(b"relaxed", b"relaxed"),
-            signature_algorithm=algorithm.encode("ascii"),
-            include_headers=[name.encode("ascii") for name in signed_header_names(message)],
-            linesep=b"\r\n",
-        )
-    except dkim.DKIMException as exc:
-        raise ValueError(f"DKIM signing failed: {exc}") from exc
-    return cast(bytes, signature) + message
+    """Return the message as CRLF bytes with a DKIM-Signature field prepended (RFC 6376 §3.5).
+
+    dkimpy canonicalises and hashes; OpenSSL signs (``dkim_fast``). The key is
+    parsed once per process, so signing many messages pays for it once.
+    """
+    key = signer(domain, selector, private_key, algorithm)
+    return sign_message(message, [key], timestamp=timestamp)
 
 
 # -- published records -----------------------------------------------------------------------

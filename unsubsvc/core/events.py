@@ -16,6 +16,8 @@ class EventKind(StrEnum):
     RESUME = "resume"
     COMPLAINT = "complaint"
     BOUNCE = "bounce"
+    #: A bounce suppression ended by ``unsubsvc bounce clear`` (the address takes mail again).
+    BOUNCE_CLEARED = "bounce_cleared"
 
 
 class Channel(StrEnum):
@@ -27,3 +29,8 @@ class Channel(StrEnum):
     API = "api"
     MAIL = "mail"  # the mailto: URI
     CLI = "cli"
+    # An ESP's event webhook (``core.esp_events``): bounces, complaints, unsubscribes.
+    ESP_SES = "esp:ses"
+    ESP_SENDGRID = "esp:sendgrid"
+    ESP_POSTMARK = "esp:postmark"
+    ESP_MAILGUN = "esp:mailgun"

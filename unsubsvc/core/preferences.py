@@ -41,6 +41,8 @@ class RecipientState:
     paused_until: datetime | None = None
     #: Set when the recipient left every list of the sender at once.
     unsubscribed_all: bool = False
+    #: Set while bounces suppress the address on the list (``core.suppression``).
+    bounced: bool = False
 
     @property
     def receives_mail(self) -> bool:
@@ -69,6 +71,8 @@ class Verdict(StrEnum):
     TOPIC_OPTED_OUT = "topic_opted_out"
     PAUSED = "paused"
     FREQUENCY = "frequency"
+    #: Hard bounces (or enough soft ones): the address does not take mail.
+    BOUNCED = "bounced"
 
 
 def may_mail(
@@ -85,8 +89,11 @@ def may_mail(
     Transactional mail (receipts, password resets) is never suppressed by a
     marketing preference. A send at ``cadence`` reaches people whose chosen
     frequency is that cadence or a more frequent one: someone who chose
-    monthly gets the monthly digest but not the weekly letter.
+    monthly gets the monthly digest but not the weekly letter. A bounced
+    address is not mailed at all: it would bounce again, whatever the mail.
     """
+    if state.bounced:
+        return Verdict.BOUNCED
     if transactional:
         return Verdict.OK
     if state.unsubscribed_all:

@@ -126,6 +126,12 @@ class Subscription(Base):
     #: When the subscriber joined this list: the signup cohort.
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: Set while bounces suppress the address on this list (``core.suppression``): not the
+    #: recipient's choice, so ``subscribed`` stays as it was. A resubscribe or
+    #: ``unsubsvc bounce clear`` ends it.
+    bounced_at: Mapped[datetime | None]
+    #: When a bounce suppression was last cleared: soft bounces before it no longer count.
+    bounce_cleared_at: Mapped[datetime | None]
 
     opt_outs: Mapped[list[TopicOptOut]] = relationship(cascade="all, delete-orphan")
 

@@ -284,6 +284,7 @@ def _states_statement(dialect: str) -> Executable:
             Subscription.subscribed,
             Subscription.frequency_id,
             Subscription.paused_until,
+            Subscription.bounced_at,
             TopicOptOut.topic_id,
         )
         .select_from(Subscriber)
@@ -310,7 +311,10 @@ def states_by_key(
             if topic_id is not None:
                 opt_outs.setdefault(key, set()).add(topic_slugs.get(topic_id, ""))
     states: dict[str, RecipientState] = {}
-    for key, (left_all_at, subscription_id, subscribed, frequency_id, paused_until) in rows.items():
+    for key, stored_row in rows.items():
+        left_all_at, subscription_id, subscribed, frequency_id, paused_until, bounced_at = (
+            stored_row
+        )
         unsubscribed_all = left_all_at is not None
         if subscription_id is None:
             states[key] = RecipientState(
@@ -323,5 +327,6 @@ def states_by_key(
             frequency=frequency_slugs.get(frequency_id or -1, default_frequency),
             paused_until=paused_until,
             unsubscribed_all=unsubscribed_all,
+            bounced=bounced_at is not None,
         )
     return states

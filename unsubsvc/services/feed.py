@@ -41,10 +41,16 @@ from sqlalchemy.orm import Session, aliased
 
 from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.events import EventKind
+from unsubsvc.core.reporting import COMPLAINT_CAUSE
+from unsubsvc.core.suppression import BOUNCED
 from unsubsvc.db.models import Campaign, Event, MailingList, Subscriber, Topic
 
 MAX_PAGE = 1000
-_KINDS = (EventKind.UNSUBSCRIBE.value, EventKind.RESUBSCRIBE.value)
+_KINDS = (
+    EventKind.UNSUBSCRIBE.value,
+    EventKind.RESUBSCRIBE.value,
+    EventKind.BOUNCE_CLEARED.value,
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,14 @@ def suppression_changes(
         .join(event_list, event_list.id == Event.list_id)
         .outerjoin(Topic, Topic.id == Event.topic_id)
         .outerjoin(Campaign, Campaign.id == Event.campaign_id)
-        .where(Event.kind.in_(_KINDS))
+        .where(
+            or_(
+                Event.kind.in_(_KINDS),
+                # A bounce is a change only when it suppressed the address (core.suppression).
+                (Event.kind == EventKind.BOUNCE.value)
+                & (Event.detail["suppressed"].as_string() == BOUNCED),
+            )
+        )
         .limit(limit + 1)
     )
     bind = session.get_bind()
@@ -122,16 +135,35 @@ def suppression_changes(
                 "list": None if scope == "all" else list_name,
                 "topic": topic,
                 "scope": scope,
-                "status": "unsubscribed" if event.kind == EventKind.UNSUBSCRIBE else "subscribed",
+                "status": _status(event),
                 "changed_at": event.occurred_at.isoformat(),
                 "channel": event.channel,
                 "campaign": campaign,
+                "reason": _reason(event),
             }
         )
     if rows:
         last = rows[-1][0]
         after = (last.feed_key or 0, last.id)
     return Page(changes, f"{after[0]}.{after[1]}", more)
+
+
+def _status(event: Event) -> str:
+    """Return whether the address may be mailed on the change's scope after the change."""
+    if event.kind in (EventKind.UNSUBSCRIBE, EventKind.BOUNCE):
+        return "unsubscribed"
+    if event.kind == EventKind.BOUNCE_CLEARED and not (event.detail or {}).get("subscribed"):
+        return "unsubscribed"  # the clear ended a suppression, not the recipient's own choice
+    return "subscribed"
+
+
+def _reason(event: Event) -> str | None:
+    """Return why mail stops when it is not the recipient's choice: bounced or complaint."""
+    if event.kind == EventKind.BOUNCE:
+        return BOUNCED
+    if event.kind == EventKind.UNSUBSCRIBE and (event.detail or {}).get("cause") == COMPLAINT_CAUSE:
+        return "complaint"
+    return None
 
 
 def next_feed_key(subscriber_id: Any) -> Any:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from unsubsvc.core.addresses import normalize_address
 from unsubsvc.core.keys import Keyring
 from unsubsvc.core.preferences import RecipientState
+from unsubsvc.core.suppression import BOUNCED
 from unsubsvc.db.models import Frequency, MailingList, Subscriber
 from unsubsvc.services.erasure import is_erased
 from unsubsvc.services.lists import get_list
@@ -38,6 +39,7 @@ def recipient_state(
         frequency=frequency,
         paused_until=subscription.paused_until,
         unsubscribed_all=unsubscribed_all,
+        bounced=subscription.bounced_at is not None,
     )
 
 
@@ -46,6 +48,7 @@ def status_document(
 ) -> dict[str, Any]:
     """Return the contract's status JSON object for an address on a list.
 
+    ``suppressed`` (``"bounced"``) is there only while bounces suppress the address.
     Only reads: an address never seen gets the defaults without a row being
     made, and an erased one (looked up by ``keyring``'s keyed hash) reads as
     not subscribed to anything.
@@ -63,7 +66,7 @@ def status_document(
     subscriber = find_subscriber(session, address)
     state = recipient_state(session, mailing_list, subscriber)
     paused_until = state.active_pause(now)
-    return {
+    document: dict[str, Any] = {
         "list": mailing_list.name,
         "email": subscriber.email if subscriber is not None else normalize_address(address),
         "subscribed": state.receives_mail,
@@ -71,3 +74,7 @@ def status_document(
         "frequency": state.frequency,
         "paused_until": paused_until.isoformat() if paused_until is not None else None,
     }
+    if state.bounced:
+        # Mail stops though the recipient did not choose it (``core.suppression``).
+        document["suppressed"] = BOUNCED
+    return document

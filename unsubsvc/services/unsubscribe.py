@@ -137,6 +137,11 @@ def resubscribe(
         changed = removed.first() is not None
     else:
         changed = _set_subscribed(session, subscription, True, now)
+        # Asking to be mailed again on the list ends a bounce suppression too (core.suppression).
+        if subscription.bounced_at is not None:
+            subscription.bounced_at = None
+            subscription.bounce_cleared_at = now
+            changed = True
     event_id = None
     if changed:
         event_id = record_event(session, target, EventKind.RESUBSCRIBE, channel, now, detail)

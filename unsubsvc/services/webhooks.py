@@ -13,7 +13,8 @@ died is taken over once its lease runs out. A POST starts only while the lease
 has longer to run than the HTTP timeout, so a live owner has recorded before
 anyone else may claim the row: each row is sent once. Only an owner stalled
 beyond its lease, or one that crashed between the answer and the record, gets
-a row sent twice, so receivers still deduplicate on ``Unsubsvc-Delivery-Id``.
+a row sent twice, so receivers still deduplicate on ``webhook-id`` (the same on
+every attempt at a row, ``core.webhooks.message_id``).
 
 Order: a row is not claimed while an earlier row for the same endpoint and
 subscriber is undelivered, so a receiver that was down cannot see a
@@ -31,7 +32,9 @@ Where to: an endpoint must be a public address (``core.network``), checked
 when it is registered and again before every POST, which connects to the very
 address it checked (a name that resolved to a public address at registration
 may resolve to 127.0.0.1 later: DNS rebinding). Secrets are stored encrypted
-(``core.secret_box``) and decrypted only to sign.
+(``core.secret_box``) and decrypted only to sign. ``rotate_secret`` replaces an
+endpoint's secret and keeps the old one signing too (a second signature) for an
+overlap, so a receiver can switch over without dropping a delivery.
 """
 
 from __future__ import annotations
@@ -65,11 +68,13 @@ from unsubsvc.core.network import (
 )
 from unsubsvc.core.secret_box import SecretBox, UnreadableSecret
 from unsubsvc.core.webhooks import (
-    SIGNATURE_HEADER,
     backoff,
+    check_overlap,
     disabled_reason,
     failing_too_long,
+    message_id,
     new_secret,
+    previous_signs,
     retention_cutoff,
     sign,
 )
@@ -116,6 +121,8 @@ class Endpoint:
     failing_since: datetime | None = None
     #: Why it is disabled (an operator, or failing too long); None while active.
     disabled_reason: str | None = None
+    #: After a rotation, until when the replaced secret still signs too; None otherwise.
+    previous_secret_until: datetime | None = None
 
 
 @dataclass
@@ -172,6 +179,11 @@ class Lease:
     secret: str
     owner: str
     until: datetime
+    #: When the row was queued: with its id, it makes the ``webhook-id``.
+    created_at: datetime
+    #: The endpoint's replaced secret (sealed) and until when it signs too, after a rotation.
+    previous_secret: str | None = None
+    previous_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -304,16 +316,62 @@ def encrypt_stored_secrets(session: Session, keyring: Keyring) -> ResealStats:
     box = SecretBox.from_keyring(keyring)
     resealed = unreadable = 0
     for webhook in session.scalars(select(Webhook).order_by(Webhook.id)):
-        if box.is_current(webhook.secret):
-            continue
-        try:
-            webhook.secret = box.reseal(webhook.secret)
-        except UnreadableSecret:
-            unreadable += 1
-        else:
-            resealed += 1
+        if not box.is_current(webhook.secret):
+            try:
+                webhook.secret = box.reseal(webhook.secret)
+            except UnreadableSecret:
+                unreadable += 1
+            else:
+                resealed += 1
+        # The secret a rotation replaced signs too while its overlap lasts.
+        previous = webhook.previous_secret
+        if previous is not None and not box.is_current(previous):
+            try:
+                webhook.previous_secret = box.reseal(previous)
+            except UnreadableSecret:
+                unreadable += 1
+            else:
+                resealed += 1
     session.flush()
     return ResealStats(resealed=resealed, unreadable=unreadable)
+
+
+def rotate_secret(
+    session: Session,
+    webhook_id: int,
+    *,
+    now: datetime,
+    keyring: Keyring,
+    overlap: timedelta,
+) -> tuple[Webhook, str]:
+    """Give an endpoint a new secret; return it and the secret (in clear, shown once).
+
+    For ``overlap`` after ``now`` every delivery is signed with the new and the
+    replaced secret (two ``v1`` values), so the receiver can switch to the new
+    one at any time in between; an overlap of zero drops the old secret at once.
+    A secret that an earlier rotation replaced stops signing now. A current
+    secret no configured key decrypts is dropped, not kept (it cannot sign).
+    """
+    try:
+        check_overlap(overlap)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    webhook = session.get(Webhook, webhook_id)
+    if webhook is None:
+        raise NotFound(f"no webhook with id {webhook_id}")
+    box = SecretBox.from_keyring(keyring)
+    previous: str | None = None
+    if overlap > timedelta(0):
+        try:
+            previous = box.reseal(webhook.secret)
+        except UnreadableSecret:
+            previous = None
+    secret = new_secret()
+    webhook.secret = box.seal(secret)
+    webhook.previous_secret = previous
+    webhook.previous_secret_until = None if previous is None else now + overlap
+    session.flush()
+    return webhook, secret
 
 
 def list_endpoints(session: Session) -> list[Endpoint]:
@@ -339,6 +397,7 @@ def list_endpoints(session: Session) -> list[Endpoint]:
             disabled_at=hook.disabled_at,
             failing_since=hook.failing_since,
             disabled_reason=disabled_reason(hook.disabled_at, hook.failing_since),
+            previous_secret_until=hook.previous_secret_until,
         )
         for hook, count in rows
     ]
@@ -511,8 +570,11 @@ def claim(
             WebhookDelivery.event_id,
             WebhookDelivery.payload,
             WebhookDelivery.attempts,
+            WebhookDelivery.created_at,
             Webhook.url,
             Webhook.secret,
+            Webhook.previous_secret,
+            Webhook.previous_secret_until,
         )
         .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
         .where(
@@ -523,8 +585,21 @@ def claim(
         .order_by(WebhookDelivery.id)
     )
     return [
-        Lease(row_id, webhook_id, event_id, payload, attempts, url, secret, owner, until)
-        for row_id, event_id, payload, attempts, url, secret in rows
+        Lease(
+            delivery_id=row.id,
+            webhook_id=webhook_id,
+            event_id=row.event_id,
+            payload=row.payload,
+            attempts=row.attempts,
+            url=row.url,
+            secret=row.secret,
+            owner=owner,
+            until=until,
+            created_at=row.created_at,
+            previous_secret=row.previous_secret,
+            previous_until=row.previous_secret_until,
+        )
+        for row in rows
     ]
 
 
@@ -814,6 +889,20 @@ class Deliverer:
                 stats += self._send(lease, due_by)
         return _Turn(stats, exhausted=False)
 
+    def _secrets(self, lease: Lease, at: datetime) -> list[str]:
+        """Return the secrets to sign ``lease`` with at ``at``, in clear (new one first).
+
+        After a rotation the replaced secret signs too while its overlap lasts,
+        unless no configured key opens it: the new one still signs then.
+        """
+        keys = [self.box.open(lease.secret)]
+        if lease.previous_secret is not None and previous_signs(lease.previous_until, at):
+            try:
+                keys.append(self.box.open(lease.previous_secret))
+            except UnreadableSecret:
+                pass
+        return keys
+
     def _send(self, lease: Lease, cutoff: datetime) -> DeliveryStats:
         """POST one leased row outside any transaction, then record the answer in one."""
         body = lease.payload.encode("utf-8")
@@ -824,7 +913,12 @@ class Deliverer:
             headers = {
                 "Content-Type": "application/json",
                 "User-Agent": USER_AGENT,
-                SIGNATURE_HEADER: sign(self.box.open(lease.secret), body, int(started.timestamp())),
+                **sign(
+                    self._secrets(lease, started),
+                    message_id(lease.delivery_id, lease.created_at),
+                    int(started.timestamp()),
+                    body,
+                ),
                 EVENT_ID_HEADER: str(lease.event_id),
                 DELIVERY_ID_HEADER: str(lease.delivery_id),
             }

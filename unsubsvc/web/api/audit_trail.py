@@ -23,6 +23,7 @@ is not a flood of writes (each process of a server records its own).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from datetime import datetime, timedelta
@@ -45,6 +46,8 @@ REFUSED_MEMORY = 10_000
 REFUSED_ACTION = "api.auth_failed"
 
 _EXTENSION = "unsubsvc.audit_refusals"
+#: ``<address:email>`` routes an address with '/'; its action still says ``<email>``.
+_CONVERTER_NAME = re.compile(r"<(?:path|address):")
 
 
 class RefusalMemory:
@@ -102,6 +105,8 @@ def record_api_call(response: Response) -> Response:
     if not audited(request.endpoint, request.method, wrote=wrote):
         return response
     rule = request.url_rule.rule if request.url_rule is not None else request.path
+    # Actions name the rule as callers know it: '<email>', whatever converter routes it.
+    rule = _CONVERTER_NAME.sub("<", rule)
     audit.record(
         context.session(),
         now=context.now(),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, g, request
+from flask.blueprints import BlueprintSetupState
+from werkzeug.routing import PathConverter
 
 from unsubsvc.services.apikeys import authenticate
 from unsubsvc.web import context, limits
@@ -15,6 +17,26 @@ bp = Blueprint("api", __name__, url_prefix=PREFIX)
 api = Api(bp, title="unsubsvc sender API", version="1")
 # Authenticated by bearer keys, not cookies: CSRF does not apply.
 csrf.exempt(bp)
+
+
+class AddressConverter(PathConverter):
+    """An address as a path parameter, ``/`` in its local part included (``a/b@example.com``).
+
+    WSGI servers decode ``%2F`` before routing, so a client's ``a%2Fb%40example.com``
+    arrives as two segments; this takes them back together. The domain never holds a
+    ``/``, so ``.../a@example.com/unsubscribe`` still routes to the unsubscribe
+    operation rather than naming an address ``a@example.com/unsubscribe``. Text without
+    ``@`` is one segment, as before, for the handler to refuse in words.
+    """
+
+    regex = r"(?:[^/@][^@]*@[^/@]*|[^/]+)"
+    part_isolating = False
+
+
+@bp.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    """Make ``<address:...>`` known before the blueprint's rules are added to the app."""
+    state.app.url_map.converters["address"] = AddressConverter
 
 
 @bp.before_request

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Response, g, jsonify
@@ -11,6 +12,7 @@ from unsubsvc.core.addresses import normalize_address
 from unsubsvc.core.errors import NotFound
 from unsubsvc.core.headers import LIST_UNSUBSCRIBE, LIST_UNSUBSCRIBE_POST
 from unsubsvc.core.preferences import Verdict
+from unsubsvc.core.suppression import SuppressionPolicy
 from unsubsvc.db.models import MailingList
 from unsubsvc.services import audit, batch, erasure, feed, senders, webhooks
 from unsubsvc.services import lists as list_service
@@ -125,7 +127,10 @@ def headers(name: str, body: BaseModel) -> s.HeadersOut:
 
 
 @api.route(
-    "/lists/<name>/recipients/<email>", "GET", summary="A recipient's state", response=s.StatusOut
+    "/lists/<name>/recipients/<address:email>",
+    "GET",
+    summary="A recipient's state",
+    response=s.StatusOut,
 )
 def recipient(name: str, email: str) -> s.StatusOut:
     return status_out(name, email)
@@ -162,7 +167,7 @@ def eligibility(name: str, body: BaseModel) -> s.EligibilityOut:
 
 
 @api.route(
-    "/lists/<name>/recipients/<email>/unsubscribe",
+    "/lists/<name>/recipients/<address:email>/unsubscribe",
     "POST",
     summary="Unsubscribe an address from the list or one topic (channel api)",
     body=s.UnsubscribeIn,
@@ -184,7 +189,7 @@ def unsubscribe(name: str, email: str, body: BaseModel) -> s.ChangeOut:
 
 
 @api.route(
-    "/lists/<name>/recipients/<email>/resubscribe",
+    "/lists/<name>/recipients/<address:email>/resubscribe",
     "POST",
     summary="Resubscribe an address, with the reason it may be mailed again",
     body=s.ResubscribeIn,
@@ -207,7 +212,7 @@ def resubscribe(name: str, email: str, body: BaseModel) -> s.ChangeOut:
 
 
 @api.route(
-    "/lists/<name>/campaigns/<campaign>/deliveries",
+    "/lists/<name>/campaigns/<path:campaign>/deliveries",
     "POST",
     summary="Record delivered messages of a campaign (parts add up)",
     status=201,
@@ -248,6 +253,7 @@ def bounce(name: str, body: BaseModel) -> s.RecordedOut:
         keyring=context.runtime().keyring,
         hard=data.type == "hard",
         campaign=data.campaign,
+        policy=SuppressionPolicy.from_settings(context.settings()),
     )
     return s.RecordedOut(recorded=True)
 
@@ -269,6 +275,7 @@ def complaint(name: str, body: BaseModel) -> s.RecordedOut:
         now=context.now(),
         keyring=context.runtime().keyring,
         campaign=data.campaign,
+        policy=SuppressionPolicy.from_settings(context.settings()),
     )
     return s.RecordedOut(recorded=outcome.changed)
 
@@ -335,6 +342,30 @@ def add_webhook(body: BaseModel) -> s.WebhookCreated:
 
 
 @api.route(
+    "/webhooks/<int:webhook_id>/rotate",
+    "POST",
+    summary="Give an endpoint a new signing secret, returned once; the old one signs too "
+    "for the overlap",
+    query=s.WebhookRotateQuery,
+    response=s.WebhookRotated,
+)
+def rotate_webhook(webhook_id: int, query: BaseModel) -> s.WebhookRotated:
+    if webhook_id > MAX_ID:
+        raise NotFound(f"no webhook with id {webhook_id}")
+    data = _require(query, s.WebhookRotateQuery)
+    hook, secret = webhooks.rotate_secret(
+        session(),
+        webhook_id,
+        now=context.now(),
+        keyring=context.runtime().keyring,
+        overlap=timedelta(hours=data.overlap_hours),
+    )
+    return s.WebhookRotated(
+        id=hook.id, url=hook.url, secret=secret, previous_secret_until=hook.previous_secret_until
+    )
+
+
+@api.route(
     "/webhooks/<int:webhook_id>",
     "DELETE",
     summary="Stop sending to an endpoint (undelivered events stay, unsent)",
@@ -364,7 +395,7 @@ def _audit_recipient(action: str, address: str, detail: dict[str, Any]) -> None:
 
 
 @api.route(
-    "/recipients/<email>",
+    "/recipients/<address:email>",
     "DELETE",
     summary="Erase everything held about an address; it stays suppressed (unknown: recorded too)",
     response=s.ErasureOut,
@@ -377,7 +408,7 @@ def erase_recipient(email: str) -> s.ErasureOut:
 
 
 @api.route(
-    "/recipients/<email>/export",
+    "/recipients/<address:email>/export",
     "GET",
     summary="Everything held about an address, as one document",
     response=s.RecipientExportOut,

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+)
+from pydantic_core import PydanticCustomError
 
 from unsubsvc.core.preferences import Verdict
 from unsubsvc.services.erasure import ErasureSummary
@@ -25,8 +35,41 @@ EMAIL_PATTERN = (
 )
 Email = Annotated[
     str,
-    Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN, examples=["ann@example.com"]),
+    Field(
+        min_length=3,
+        max_length=254,
+        pattern=EMAIL_PATTERN,
+        examples=["ann@example.com"],
+        json_schema_extra={"format": "email"},
+    ),
 ]
+
+#: The start of an ISO 8601 date and time: a number alone is not a time here.
+_ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+#: The error type (and words) of a time that is not ISO 8601 text.
+ISO_TIME_ERROR = "iso_time"
+ISO_TIME_MESSAGE = "must be an ISO 8601 time with a time zone"
+
+
+def _iso_text(value: object) -> object:
+    """Refuse anything but ISO 8601 text before pydantic's lax parsing sees it.
+
+    Lax mode takes ``0``, ``1772443800`` and ``"1772443800"`` as Unix times; the API
+    takes only what its document says: a string like ``2026-03-02T09:00:00Z``.
+    """
+    if not isinstance(value, str) or not _ISO_START.match(value):
+        raise PydanticCustomError(ISO_TIME_ERROR, ISO_TIME_MESSAGE)
+    return value
+
+
+#: A time in: ISO 8601 text with a time zone (``Z`` or ``+01:00``); numbers and naive times fail.
+IsoTime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_iso_text),
+    Field(examples=["2026-03-02T09:00:00Z"]),
+]
+#: A count in: a JSON integer, not ``"5"``, ``5.0`` or ``true``.
+StrictCount = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -118,13 +161,14 @@ class StatusOut(BaseModel):
     topics: dict[str, bool]
     frequency: str | None
     paused_until: str | None
+    suppressed: Literal["bounced"] | None = None
 
 
 class EligibilityIn(Strict):
     emails: Annotated[list[Email], Field(min_length=1, max_length=10_000)]
     topic: Slug | None = None
     cadence: Slug | None = Field(default=None, description="The send's cadence, a list frequency")
-    transactional: bool = Field(
+    transactional: StrictBool = Field(
         default=False, description="Receipts and resets: never suppressed by marketing choices"
     )
 
@@ -157,8 +201,8 @@ class ChangeOut(BaseModel):
 
 
 class DeliveryIn(Strict):
-    count: Annotated[int, Field(ge=0, le=1_000_000_000)]
-    sent_at: AwareDatetime | None = None
+    count: StrictCount
+    sent_at: IsoTime | None = None
     segment: Label | None = None
     source: Label | None = None
 
@@ -185,7 +229,7 @@ class RecordedOut(BaseModel):
 
 class SuppressionQuery(Strict):
     list: Slug | None = None
-    since: AwareDatetime | None = None
+    since: IsoTime | None = None
     cursor: Annotated[str, Field(max_length=40)] | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 500
 
@@ -200,6 +244,8 @@ class SuppressionChange(BaseModel):
     changed_at: str
     channel: str
     campaign: str | None
+    #: Why mail stops when the recipient did not choose it.
+    reason: Literal["bounced", "complaint"] | None = None
 
 
 class SuppressionsOut(BaseModel):
@@ -235,7 +281,31 @@ class WebhookOut(BaseModel):
 
 
 class WebhookCreated(WebhookOut):
-    secret: str = Field(description="Shown once: verify Unsubsvc-Signature with it")
+    secret: str = Field(
+        description="Shown once: verify the Standard Webhooks `webhook-signature` with it"
+    )
+
+
+class WebhookRotateQuery(Strict):
+    overlap_hours: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=720,
+            description="Hours the old secret keeps signing too (0: drop it now)",
+        ),
+    ] = 24
+
+
+class WebhookRotated(BaseModel):
+    id: int
+    url: str
+    secret: str = Field(
+        description="Shown once: the new secret; verify `webhook-signature` with it"
+    )
+    previous_secret_until: AwareDatetime | None = Field(
+        description="Until then deliveries carry a second signature, with the old secret"
+    )
 
 
 class WebhooksOut(BaseModel):
