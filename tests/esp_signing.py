@@ -9,15 +9,13 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
 
+from tests.certificates import self_signed
 from unsubsvc.core.esp_ses import canonical_string, parse_sns
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "esp"
@@ -42,18 +40,7 @@ class SnsSigner:
     @classmethod
     def make(cls) -> SnsSigner:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-        start = datetime.now(UTC) - timedelta(days=1)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + timedelta(days=30))
-            .sign(key, hashes.SHA256())
-        )
+        cert = self_signed(key, "sns.amazonaws.com", days=31)
         return cls(key, cert.public_bytes(serialization.Encoding.PEM))
 
     def sign(self, envelope: dict[str, Any], version: str = "2") -> dict[str, Any]:

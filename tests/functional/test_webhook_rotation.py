@@ -45,12 +45,8 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    server.start()
-    try:
+    with Receiver.running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def rotate(app: Flask, webhook_id: int, overlap: timedelta) -> str:

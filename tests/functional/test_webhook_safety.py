@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import secrets
 import socket
@@ -17,11 +16,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from flask import Flask
 
+from tests.certificates import self_signed
 from tests.conftest import ApiClient, FakeClock
 from tests.functional.test_webhooks import (
     ANN,
@@ -93,12 +92,8 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    server.start()
-    try:
+    with Receiver.running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def stored_hooks(app: Flask) -> list[tuple[str, str]]:
@@ -382,20 +377,7 @@ def test_delivery_connects_to_the_address_it_checked_with_the_hosts_name(
 def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
     """Write a self-signed certificate for ``name`` and its key; return (cert, key) paths."""
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    cert = self_signed(key, name, names=[x509.DNSName(name)], ca=True)
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(

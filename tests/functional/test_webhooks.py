@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import Message
@@ -161,6 +162,17 @@ class Receiver:
         )
         self._thread.start()
 
+    @classmethod
+    @contextmanager
+    def running(cls) -> Iterator[Receiver]:
+        """A receiver listening for the duration of the ``with`` block."""
+        server = cls()
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
     def stop(self) -> None:
         """Stop listening: connections are refused until ``start`` again."""
         if self._server is not None:
@@ -174,12 +186,8 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    server.start()
-    try:
+    with Receiver.running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -13,8 +13,14 @@ import pytest
 
 from tests.esp_signing import fixture
 from unsubsvc.core.errors import InvalidInput
-from unsubsvc.core.esp_events import EspEvent, EspEventKind, list_and_campaign, list_from_list_id
-from unsubsvc.core.esp_mailgun import SignatureRejected, Signed, parse_body, parse_event, verify
+from unsubsvc.core.esp_events import (
+    EspEvent,
+    EspEventKind,
+    SignatureRejected,
+    list_and_campaign,
+    list_from_list_id,
+)
+from unsubsvc.core.esp_mailgun import Signed, parse_body, parse_event, verify
 from unsubsvc.core.esp_postmark import NotConfigured, Unauthenticated, check_auth, parse_record
 from unsubsvc.core.events import Channel
 from unsubsvc.core.preferences import RecipientState, Verdict, may_mail

@@ -12,11 +12,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.esp_signing import FIXTURES, SendGridSigner
 from unsubsvc.core.errors import InvalidInput
-from unsubsvc.core.esp_events import EspEventKind
+from unsubsvc.core.esp_events import EspEventKind, SignatureRejected
 from unsubsvc.core.esp_sendgrid import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    SignatureRejected,
     load_public_key,
     parse_events,
     verify,

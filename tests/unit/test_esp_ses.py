@@ -11,10 +11,9 @@ from cryptography import x509
 
 from tests.esp_signing import CERT_URL, SnsSigner, fixture, sns_notification
 from unsubsvc.core.errors import InvalidInput
-from unsubsvc.core.esp_events import EspEventKind
+from unsubsvc.core.esp_events import EspEventKind, SignatureRejected
 from unsubsvc.core.esp_ses import (
     CertificateCache,
-    SignatureRejected,
     canonical_string,
     is_sns_url,
     parse_notification,

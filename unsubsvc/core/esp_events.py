@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from unsubsvc.core.errors import UnsubsvcError
+
 #: Metadata keys a sender sets at its ESP (SendGrid custom_args, Postmark Metadata,
 #: Mailgun user-variables, SES message tags) so events name their list and campaign.
 LIST_KEY = "unsubsvc_list"
@@ -24,6 +26,12 @@ CAMPAIGN_KEY = "unsubsvc_campaign"
 
 #: The providers, as they appear in channels (``esp:<provider>``) and paths (/inbound/<provider>).
 PROVIDERS = ("ses", "sendgrid", "postmark", "mailgun")
+
+
+class SignatureRejected(UnsubsvcError):
+    """Not signed the way the provider signs (or no key configured): refused, nothing changed."""
+
+    status = 403
 
 
 class EspEventKind(StrEnum):

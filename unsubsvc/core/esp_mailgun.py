@@ -18,20 +18,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from unsubsvc.core.addresses import normalize_address
-from unsubsvc.core.errors import InvalidInput, UnsubsvcError
-from unsubsvc.core.esp_events import EspEvent, EspEventKind, list_and_campaign
+from unsubsvc.core.errors import InvalidInput
+from unsubsvc.core.esp_events import EspEvent, EspEventKind, SignatureRejected, list_and_campaign
 
 PROVIDER = "mailgun"
 #: The provider under which seen tokens are kept (``EspEventSeen``), to refuse replays.
 REPLAY_GUARD = "mailgun-token"
 MAX_SKEW = timedelta(minutes=5)
 _PLAIN_KINDS = {"complained": EspEventKind.COMPLAINT, "unsubscribed": EspEventKind.UNSUBSCRIBE}
-
-
-class SignatureRejected(UnsubsvcError):
-    """No signing key configured, a wrong or stale signature, or a token seen before."""
-
-    status = 403
 
 
 @dataclass(frozen=True)

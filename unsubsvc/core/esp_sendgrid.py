@@ -20,12 +20,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from unsubsvc.core.errors import InvalidInput, UnsubsvcError
+from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.esp_events import (
     CAMPAIGN_KEY,
     LIST_KEY,
     EspEvent,
     EspEventKind,
+    SignatureRejected,
     list_and_campaign,
 )
 
@@ -40,12 +41,6 @@ _PLAIN_KINDS = {
     "unsubscribe": EspEventKind.UNSUBSCRIBE,
     "group_unsubscribe": EspEventKind.UNSUBSCRIBE,
 }
-
-
-class SignatureRejected(UnsubsvcError):
-    """No key configured, no signature, or a signature the key does not verify."""
-
-    status = 403
 
 
 def load_public_key(value: str) -> ec.EllipticCurvePublicKey:

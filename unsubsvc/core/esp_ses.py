@@ -29,8 +29,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from unsubsvc.core.errors import InvalidInput, UnsubsvcError
-from unsubsvc.core.esp_events import EspEvent, EspEventKind, list_and_campaign
+from unsubsvc.core.errors import InvalidInput
+from unsubsvc.core.esp_events import EspEvent, EspEventKind, SignatureRejected, list_and_campaign
 
 PROVIDER = "ses"
 #: The header SNS names the message type in (the body says it too; both must agree).
@@ -59,12 +59,6 @@ SIGNED_KEYS = {
     UNSUBSCRIBE_CONFIRMATION: _CONFIRMATION_KEYS,
 }
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
-
-
-class SignatureRejected(UnsubsvcError):
-    """The message is unsigned, badly signed, or signed with a certificate not from SNS."""
-
-    status = 403
 
 
 @dataclass(frozen=True)

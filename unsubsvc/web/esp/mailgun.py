@@ -8,9 +8,9 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from unsubsvc.core.errors import UnsubsvcError
+from unsubsvc.core.esp_events import SignatureRejected
 from unsubsvc.core.esp_mailgun import (
     REPLAY_GUARD,
-    SignatureRejected,
     parse_body,
     parse_event,
     verify,
@@ -18,7 +18,7 @@ from unsubsvc.core.esp_mailgun import (
 from unsubsvc.services import esp_events
 from unsubsvc.web import context
 from unsubsvc.web.esp import bp
-from unsubsvc.web.esp.inbound_body import json_error, read_body
+from unsubsvc.web.esp.inbound_body import json_error, read_body, record_events
 
 __all__ = ["bp"]
 
@@ -37,9 +37,6 @@ def mailgun() -> tuple[Response, int]:
         event = parse_event(signed.event_data)
         if event is None:
             return jsonify(recorded=0), 200
-        outcome = esp_events.record(
-            context.session(), event, settings=settings, keyring=context.runtime().keyring, now=now
-        )
+        return record_events([event])
     except UnsubsvcError as exc:
         return json_error(exc)
-    return jsonify(recorded=int(outcome.first_time)), 200

@@ -10,10 +10,9 @@ from flask import Response, jsonify, request
 
 from unsubsvc.core.errors import UnsubsvcError
 from unsubsvc.core.esp_postmark import REALM, Unauthenticated, check_auth, parse_record
-from unsubsvc.services import esp_events
 from unsubsvc.web import context
 from unsubsvc.web.esp import bp
-from unsubsvc.web.esp.inbound_body import json_error, read_body
+from unsubsvc.web.esp.inbound_body import json_error, read_body, record_events
 
 __all__ = ["bp"]
 
@@ -26,17 +25,10 @@ def postmark() -> tuple[Response, int]:
         event = parse_record(read_body())
         if event is None:
             return jsonify(recorded=0), 200
-        outcome = esp_events.record(
-            context.session(),
-            event,
-            settings=settings,
-            keyring=context.runtime().keyring,
-            now=context.now(),
-        )
+        return record_events([event])
     except Unauthenticated as exc:
         response, status = json_error(exc)
         response.headers["WWW-Authenticate"] = REALM
         return response, status
     except UnsubsvcError as exc:
         return json_error(exc)
-    return jsonify(recorded=int(outcome.first_time)), 200

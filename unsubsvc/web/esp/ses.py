@@ -14,21 +14,21 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from unsubsvc.core.errors import UnsubsvcError
+from unsubsvc.core.esp_events import SignatureRejected
 from unsubsvc.core.esp_ses import (
     MESSAGE_TYPE_HEADER,
     NOTIFICATION,
     SUBSCRIPTION_CONFIRMATION,
     CertificateCache,
-    SignatureRejected,
     is_sns_url,
     parse_notification,
     parse_sns,
     topic_allowed,
     verify,
 )
-from unsubsvc.services import esp_events
 from unsubsvc.web import context
 from unsubsvc.web.esp import bp
+from unsubsvc.web.esp.inbound_body import json_error, read_body, record_events
 
 __all__ = ["bp"]
 
@@ -63,14 +63,10 @@ def fetch_url(url: str) -> bytes:
 CERTIFICATES = CertificateCache(lambda url: fetch_url(url))
 
 
-def _refuse(exc: UnsubsvcError) -> tuple[Response, int]:
-    return jsonify(error=str(exc)), exc.status
-
-
 @bp.post("/ses")
 def ses() -> tuple[Response, int]:
     try:
-        message = parse_sns(request.get_data(), request.headers.get(MESSAGE_TYPE_HEADER))
+        message = parse_sns(read_body(), request.headers.get(MESSAGE_TYPE_HEADER))
         settings = context.settings()
         if not topic_allowed(message.topic_arn, settings.ses_topic_arns):
             raise SignatureRejected("this SNS topic is not accepted here")
@@ -89,16 +85,6 @@ def ses() -> tuple[Response, int]:
         if message.type != NOTIFICATION:  # UnsubscribeConfirmation: nothing to do
             return jsonify(recorded=0), 200
         notification = parse_notification(message.message, message.message_id)
+        return record_events(notification.events)
     except UnsubsvcError as exc:
-        return _refuse(exc)
-    recorded = 0
-    for event in notification.events:
-        outcome = esp_events.record(
-            context.session(),
-            event,
-            settings=settings,
-            keyring=context.runtime().keyring,
-            now=context.now(),
-        )
-        recorded += outcome.first_time
-    return jsonify(recorded=recorded), 200
+        return json_error(exc)
