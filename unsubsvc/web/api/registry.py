@@ -69,12 +69,16 @@ OPERATION_TAGS: dict[str, str] = {
     "recipient_export": "data rights",
 }
 
+#: Addresses may be internationalised (RFC 6531: UTF-8 in the local part), which JSON
+#: Schema's ``email`` (RFC 5321, ASCII) refuses and ``idn-email`` (RFC 6531) allows.
+ADDRESS_FORMAT = "idn-email"
+
 #: Path parameters by name: what a client must know beyond "a string".
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "email": {
         "description": "The address, percent-encoded as one path segment (`/` as `%2F`, "
         "`@` as `%40`): any character valid in an address is accepted",
-        "schema": {"type": "string", "format": "email", "minLength": 3, "maxLength": 254},
+        "schema": {"type": "string", "format": ADDRESS_FORMAT, "minLength": 3, "maxLength": 254},
     },
     "campaign": {
         "description": "The campaign's key, percent-encoded as one path segment (`/` as `%2F`)",
@@ -193,7 +197,9 @@ def _add_formats(schema: Any) -> None:
     properties = schema.get("properties")
     if isinstance(properties, dict):
         for name, prop in properties.items():
-            wanted = "date-time" if _is_time_name(name) else "email" if name == "email" else None
+            wanted = (
+                "date-time" if _is_time_name(name) else ADDRESS_FORMAT if name == "email" else None
+            )
             if wanted is not None and isinstance(prop, dict):
                 for option in [prop, *prop.get("anyOf", [])]:
                     if option.get("type") == "string" and "format" not in option:

@@ -40,7 +40,7 @@ Email = Annotated[
         max_length=254,
         pattern=EMAIL_PATTERN,
         examples=["ann@example.com"],
-        json_schema_extra={"format": "email"},
+        json_schema_extra={"format": "idn-email"},
     ),
 ]
 

@@ -72,7 +72,7 @@ class WebhookEvent(BaseModel):
     type: EventKind = Field(description="What happened")
     occurred_at: AwareDatetime
     list: str = Field(description="The list's name")
-    email: Annotated[str, Field(json_schema_extra={"format": "email"})]
+    email: Annotated[str, Field(json_schema_extra={"format": "idn-email"})]
     subscriber: str = Field(description="A stable opaque id of the address")
     topic: str | None = Field(description="The topic's slug when the change was to one topic")
     campaign: str | None = Field(description="The campaign the change came from, if known")
