@@ -22,6 +22,7 @@ from unsubsvc.core.addresses import normalize_address
 from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.key_strength import MIN_ENTROPY_BITS, assess_key, generate_key
 from unsubsvc.core.languages import LANGUAGES
+from unsubsvc.core.smtp_url import parse_smtp_url
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,6 @@ DEFAULT_SOFT_BOUNCE_LIMIT = 3
 DEFAULT_SOFT_BOUNCE_WINDOW_DAYS = 14
 #: Where a spam complaint suppresses the address: every list of the sender, or just its list.
 COMPLAINT_SCOPES = ("sender", "list")
-#: What UNSUBSVC_SMTP_URL may start with: plain SMTP, STARTTLS upgrade, or TLS from the start.
-SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 
 
 class ConfigError(Exception):
@@ -194,12 +193,13 @@ def load_settings(
 
     smtp_url = get("SMTP_URL")
     if smtp_url is not None:
-        smtp_parts = urlsplit(smtp_url)
-        if smtp_parts.scheme not in SMTP_SCHEMES or not smtp_parts.hostname:
+        try:
+            parse_smtp_url(smtp_url)
+        except ValueError as exc:
             raise ConfigError(
                 "UNSUBSVC_SMTP_URL must look like smtp://HOST:PORT, "
                 "smtp+starttls://USER:PASS@HOST:PORT or smtps://HOST:PORT"
-            )
+            ) from exc
     mail_from = get("MAIL_FROM")
     if mail_from is not None:
         try:

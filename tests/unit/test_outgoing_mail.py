@@ -10,7 +10,7 @@ from email.message import EmailMessage
 import pytest
 
 from unsubsvc.core.outgoing_mail import MailContent, compose, domain_of
-from unsubsvc.services.smtp_transport import parse_smtp_url
+from unsubsvc.core.smtp_url import parse_smtp_url
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 LINK = "https://unsub.example.com/manage/s/" + "x" * 300

@@ -10,17 +10,18 @@ the password or the URL.
 
 from __future__ import annotations
 
-import ipaddress
 import smtplib
 import ssl
-from dataclasses import dataclass, field
 from types import TracebackType
-from urllib.parse import unquote, urlsplit
+
+from unsubsvc.core.smtp_url import SmtpTarget, parse_smtp_url
 
 #: Seconds for the connection and each SMTP command (smtplib applies it to every socket call).
 DEFAULT_TIMEOUT = 10.0
 MAX_ERROR_LENGTH = 500
-_DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+
+
+__all__ = ["SendError", "SmtpTarget", "SmtpTransport", "parse_smtp_url", "tls_context"]
 
 
 class SendError(Exception):
@@ -29,45 +30,6 @@ class SendError(Exception):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message[:MAX_ERROR_LENGTH])
         self.permanent = permanent
-
-
-@dataclass(frozen=True)
-class SmtpTarget:
-    """Where and how to connect, parsed from the URL."""
-
-    scheme: str
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-    @property
-    def loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
-
-    def __str__(self) -> str:
-        """Describe the target for logs: no credentials."""
-        return f"{self.scheme}://{self.host}:{self.port}"
-
-
-def parse_smtp_url(url: str) -> SmtpTarget:
-    """Return the target ``url`` names; user and password are URL-decoded."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise ValueError("an SMTP URL is smtp://, smtp+starttls:// or smtps://HOST[:PORT]")
-    return SmtpTarget(
-        scheme=scheme,
-        host=parts.hostname,
-        port=parts.port or _DEFAULT_PORTS[scheme],
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-    )
 
 
 def tls_context() -> ssl.SSLContext:
