@@ -18,14 +18,16 @@ def self_signed(
     days: int = 2,
     names: Sequence[x509.GeneralName] = (),
     ca: bool = False,
+    not_before: datetime | None = None,
 ) -> x509.Certificate:
-    """Return a certificate for ``common_name`` signed by ``key`` itself, valid from yesterday.
+    """Return a certificate for ``common_name`` signed by ``key`` itself, valid for ``days``
+    from ``not_before`` (default: yesterday).
 
     ``names`` go into subjectAltName (what TLS clients check); ``ca`` lets a client
     trust it as its own CA file.
     """
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    start = datetime.now(UTC) - timedelta(days=1)
+    start = datetime.now(UTC) - timedelta(days=1) if not_before is None else not_before
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
@@ -30,6 +32,11 @@ def fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
 
+#: When the tests' SNS certificates start to be valid: the day before the tests'
+#: fixed clock (tests.conftest.FIXED_NOW); they last 31 days.
+SNS_VALID_FROM = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class SnsSigner:
     """A self-signed certificate and its key, standing in for SNS's."""
@@ -37,11 +44,14 @@ class SnsSigner:
     key: rsa.RSAPrivateKey
     pem: bytes
 
+    certificate: x509.Certificate
+
     @classmethod
     def make(cls) -> SnsSigner:
+        """A key whose certificate is valid for the tests' fixed clock (SNS_VALID_FROM on)."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        cert = self_signed(key, "sns.amazonaws.com", days=31)
-        return cls(key, cert.public_bytes(serialization.Encoding.PEM))
+        cert = self_signed(key, "sns.amazonaws.com", days=31, not_before=SNS_VALID_FROM)
+        return cls(key, cert.public_bytes(serialization.Encoding.PEM), cert)
 
     def sign(self, envelope: dict[str, Any], version: str = "2") -> dict[str, Any]:
         """Return ``envelope`` with SignatureVersion, SigningCertURL (if absent) and Signature."""

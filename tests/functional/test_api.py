@@ -350,6 +350,7 @@ def test_webhook_endpoints_by_api(app: Flask, api: ApiClient) -> None:
             "failing_since": None,
             "disabled_at": None,
             "disabled_reason": None,
+            "previous_secret_until": None,
         }
     ]
     assert "secret" not in listed[0]

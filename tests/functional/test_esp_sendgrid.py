@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from werkzeug.test import TestResponse
 
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, FakeClock
 from tests.esp_signing import FIXTURES, SendGridSigner
 from tests.helpers import make_list, snapshot
 from unsubsvc.core.esp_sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -115,6 +115,14 @@ def test_badly_signed_requests_change_nothing(
     before = snapshot(app)
     answer = post(app, SAMPLE, headers)
     assert answer.status_code in (401, 403)
+    assert snapshot(app) == before
+
+
+def test_an_old_signature_is_refused(app: Flask, subscribed: None, clock: FakeClock) -> None:
+    """A captured request replayed more than three days later changes nothing."""
+    clock.advance(days=3, seconds=1)
+    before = snapshot(app)
+    assert post(app, SAMPLE).status_code == 403
     assert snapshot(app) == before
 
 

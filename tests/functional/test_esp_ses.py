@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from werkzeug.test import TestResponse
 
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, FakeClock
 from tests.esp_signing import CERT_URL, SnsSigner, fixture, sns_notification
 from tests.helpers import count_events, make_list, snapshot
 from unsubsvc.core.esp_ses import CertificateCache
@@ -139,6 +139,18 @@ def test_badly_signed_messages_change_nothing(
     assert answer.status_code in (401, 403)
     assert snapshot(app) == before
     assert set(fetched) <= {CERT_URL}
+
+
+def test_a_signature_by_an_expired_certificate_changes_nothing(
+    app: Flask, subscribed: Callable[[str], None], clock: FakeClock
+) -> None:
+    subscribed("jane@example.com")
+    clock.advance(days=31)  # SIGNER's certificate lasts 31 days from the day before
+    before = snapshot(app)
+    answer = post(app, SIGNER.sign(sns_notification(fixture("ses_bounce.json"))))
+    assert answer.status_code == 403
+    assert "expired" in answer.get_data(as_text=True)
+    assert snapshot(app) == before
 
 
 def test_topics_not_configured_are_refused(

@@ -364,7 +364,7 @@ def test_an_endpoint_failing_for_three_days_is_disabled_and_shown_so(
 
     reason = f"failing since {t0.isoformat()}: no delivery accepted for 3 days"
     with transaction(app) as session:
-        [endpoint] = list_endpoints(session)
+        [endpoint] = list_endpoints(session, now=clock.now)
     assert (endpoint.active, endpoint.disabled_reason, endpoint.pending) == (False, reason, 1)
     listed = json.loads(runner.invoke(args=["webhooks", "list"]).stdout)
     assert listed == {

@@ -196,7 +196,10 @@ def test_the_api_rotates_and_returns_the_new_secret_once(
     assert new.startswith("whsec_") and new != old
     until = datetime.fromisoformat(body["previous_secret_until"])
     assert until == clock.now + timedelta(hours=1.5)
-    assert new not in json.dumps(api.get("/webhooks").json)
+    listed = api.get("/webhooks").json
+    assert new not in json.dumps(listed)
+    [shown] = listed["webhooks"]
+    assert datetime.fromisoformat(shown["previous_secret_until"]) == until
 
     one_click(app, CAROL)
     assert deliver_from(app, clock) == DeliveryStats(attempted=1, delivered=1)
@@ -207,6 +210,8 @@ def test_the_api_rotates_and_returns_the_new_secret_once(
     assert default.status_code == 200, default.json
     until = datetime.fromisoformat(default.json["previous_secret_until"])
     assert until == clock.now + timedelta(hours=24)
+    clock.advance(hours=24)  # the overlap has ended: the listing no longer names it
+    assert api.get("/webhooks").json["webhooks"][0]["previous_secret_until"] is None
     dropped = api.post(f"/webhooks/{hook_id}/rotate?overlap_hours=0")
     assert dropped.json["previous_secret_until"] is None
 

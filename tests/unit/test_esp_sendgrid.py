@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -14,6 +14,8 @@ from tests.esp_signing import FIXTURES, SendGridSigner
 from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.esp_events import EspEventKind, SignatureRejected
 from unsubsvc.core.esp_sendgrid import (
+    MAX_AGE,
+    MAX_AHEAD,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     load_public_key,
@@ -26,8 +28,17 @@ OTHER = SendGridSigner.make()
 BODY = (FIXTURES / "sendgrid_events.json").read_bytes()
 
 
-def check(headers: dict[str, str], body: bytes = BODY, key: str | None = SIGNER.public_key) -> None:
-    verify(key, headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER), body)
+#: When the fixtures' signatures are made (tests.esp_signing's default timestamp).
+SIGNED_AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def check(
+    headers: dict[str, str],
+    body: bytes = BODY,
+    key: str | None = SIGNER.public_key,
+    now: datetime = SIGNED_AT,
+) -> None:
+    verify(key, headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER), body, now=now)
 
 
 def test_a_correct_signature_verifies() -> None:
@@ -89,6 +100,31 @@ def test_everything_else_is_rejected(case: str) -> None:
         key = base64.b64encode(der).decode()
     with pytest.raises(SignatureRejected):
         check(headers, body, key)
+
+
+@pytest.mark.parametrize(
+    ("signed_ago", "accepted"),
+    [
+        (timedelta(0), True),
+        (MAX_AGE, True),  # a batch SendGrid retried for three days still counts
+        (MAX_AGE + timedelta(seconds=1), False),
+        (-MAX_AHEAD, True),  # the two clocks may disagree by a few minutes
+        (-MAX_AHEAD - timedelta(seconds=1), False),
+    ],
+)
+def test_the_signed_timestamp_must_be_recent(signed_ago: timedelta, accepted: bool) -> None:
+    now = SIGNED_AT + signed_ago
+    if accepted:
+        check(SIGNER.headers(BODY), now=now)
+    else:
+        with pytest.raises(SignatureRejected):
+            check(SIGNER.headers(BODY), now=now)
+
+
+@pytest.mark.parametrize("timestamp", ["soon", "1e9", "99999999999999999999"])
+def test_a_signed_timestamp_that_is_not_a_time_is_rejected(timestamp: str) -> None:
+    with pytest.raises(SignatureRejected):
+        check(SIGNER.headers(BODY, timestamp=timestamp))
 
 
 def test_load_public_key_wants_p256() -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from cryptography import x509
 
-from tests.esp_signing import CERT_URL, SnsSigner, fixture, sns_notification
+from tests.esp_signing import CERT_URL, SNS_VALID_FROM, SnsSigner, fixture, sns_notification
 from unsubsvc.core.errors import InvalidInput
 from unsubsvc.core.esp_events import EspEventKind, SignatureRejected
 from unsubsvc.core.esp_ses import (
@@ -24,6 +24,8 @@ from unsubsvc.core.esp_ses import (
 
 SIGNER = SnsSigner.make()
 OTHER = SnsSigner.make()
+#: Inside the certificates' validity (SNS_VALID_FROM plus 31 days).
+NOW = SNS_VALID_FROM + timedelta(days=1)
 
 
 def body(envelope: dict[str, Any]) -> bytes:
@@ -81,7 +83,7 @@ def test_subscription_confirmation_canonical_string_signs_url_and_token() -> Non
 def test_a_correct_signature_verifies(version: str) -> None:
     cache, asked = serving(SIGNER.pem)
     for name in ("ses_sns_notification.json", "ses_sns_subscription_confirmation.json"):
-        verify(parse_sns(body(SIGNER.sign(fixture(name), version))), cache)
+        verify(parse_sns(body(SIGNER.sign(fixture(name), version))), cache, now=NOW)
     assert asked == [CERT_URL]  # fetched once, then cached
 
 
@@ -101,7 +103,7 @@ def test_a_changed_message_does_not_verify(change: dict[str, str]) -> None:
     cache, _ = serving(SIGNER.pem)
     signed = {**SIGNER.sign(fixture("ses_sns_notification.json")), **change}
     with pytest.raises(SignatureRejected):
-        verify(parse_sns(body(signed)), cache)
+        verify(parse_sns(body(signed)), cache, now=NOW)
 
 
 @pytest.mark.parametrize("missing", ["Signature", "SignatureVersion", "SigningCertURL"])
@@ -110,20 +112,41 @@ def test_an_unsigned_message_does_not_verify(missing: str) -> None:
     signed = SIGNER.sign(fixture("ses_sns_notification.json"))
     del signed[missing]
     with pytest.raises(SignatureRejected):
-        verify(parse_sns(body(signed)), cache)
+        verify(parse_sns(body(signed)), cache, now=NOW)
     assert asked == []
 
 
 def test_a_signature_by_another_key_does_not_verify() -> None:
     cache, _ = serving(SIGNER.pem)
     with pytest.raises(SignatureRejected):
-        verify(parse_sns(body(OTHER.sign(fixture("ses_sns_notification.json")))), cache)
+        verify(parse_sns(body(OTHER.sign(fixture("ses_sns_notification.json")))), cache, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("now", "valid"),
+    [
+        (SNS_VALID_FROM, True),
+        (SNS_VALID_FROM + timedelta(days=31), True),
+        (SNS_VALID_FROM - timedelta(seconds=1), False),
+        (SNS_VALID_FROM + timedelta(days=31, seconds=1), False),
+    ],
+    ids=["first-moment", "last-moment", "not-yet-valid", "expired"],
+)
+def test_only_a_certificate_valid_now_verifies(now: datetime, valid: bool) -> None:
+    """A certificate cached while valid signs nothing once it has expired."""
+    cache, _ = serving(SIGNER.pem)
+    message = parse_sns(body(SIGNER.sign(fixture("ses_sns_notification.json"))))
+    if valid:
+        verify(message, cache, now=now)
+    else:
+        with pytest.raises(SignatureRejected, match="expired or not yet valid"):
+            verify(message, cache, now=now)
 
 
 def test_an_unreadable_certificate_rejects() -> None:
     cache, _ = serving(b"not a certificate")
     with pytest.raises(SignatureRejected):
-        verify(parse_sns(body(SIGNER.sign(fixture("ses_sns_notification.json")))), cache)
+        verify(parse_sns(body(SIGNER.sign(fixture("ses_sns_notification.json")))), cache, now=NOW)
 
 
 def test_a_failed_fetch_rejects() -> None:
@@ -131,7 +154,7 @@ def test_a_failed_fetch_rejects() -> None:
         raise OSError("timed out")
 
     with pytest.raises(SignatureRejected):
-        verify(parse_sns(body(SIGNER.sign(fixture("ses_sns_notification.json")))), fail)
+        verify(parse_sns(body(SIGNER.sign(fixture("ses_sns_notification.json")))), fail, now=NOW)
 
 
 GOOD_CERT_URLS = [
@@ -178,7 +201,7 @@ def test_other_certificate_urls_are_refused_without_fetching(url: str) -> None:
     cache, asked = serving(SIGNER.pem)
     signed = SIGNER.sign({**fixture("ses_sns_notification.json"), "SigningCertURL": url})
     with pytest.raises(SignatureRejected):
-        verify(parse_sns(body(signed)), cache)
+        verify(parse_sns(body(signed)), cache, now=NOW)
     assert asked == []
 
 

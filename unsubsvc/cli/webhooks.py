@@ -103,7 +103,7 @@ def webhooks_rotate(webhook_id: int, overlap: float) -> None:
 @unit_of_work
 def webhooks_list() -> None:
     """Print every endpoint as a JSON line: id, url, active, pending, and why it is not active."""
-    for endpoint in svc.list_endpoints(session()):
+    for endpoint in svc.list_endpoints(session(), now=now()):
         line: dict[str, object] = {
             "id": endpoint.id,
             "url": endpoint.url,
@@ -112,7 +112,7 @@ def webhooks_list() -> None:
         }
         if endpoint.failing_since is not None:
             line["failing_since"] = endpoint.failing_since.isoformat()
-        if endpoint.previous_secret_until is not None and endpoint.previous_secret_until > now():
+        if endpoint.previous_secret_until is not None:
             line["previous_secret_until"] = endpoint.previous_secret_until.isoformat()
         if endpoint.disabled_at is not None:
             line["disabled_at"] = endpoint.disabled_at.isoformat()

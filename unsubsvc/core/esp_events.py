@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from unsubsvc.core.errors import UnsubsvcError
@@ -32,6 +32,24 @@ class SignatureRejected(UnsubsvcError):
     """Not signed the way the provider signs (or no key configured): refused, nothing changed."""
 
     status = 403
+
+
+def check_signed_time(
+    timestamp: str, *, now: datetime, max_age: timedelta, max_ahead: timedelta
+) -> None:
+    """Raise SignatureRejected unless a signed Unix ``timestamp`` is recent enough.
+
+    Signing a time bounds how long a captured request can be replayed; a
+    little ``max_ahead`` allows for the two clocks disagreeing.
+    """
+    try:
+        when = datetime.fromtimestamp(int(timestamp), UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise SignatureRejected("the signed timestamp is not a time") from exc
+    if when < now - max_age:
+        raise SignatureRejected("the signature is too old")
+    if when > now + max_ahead:
+        raise SignatureRejected("the signature is dated in the future")
 
 
 class EspEventKind(StrEnum):

@@ -19,7 +19,13 @@ from typing import Any
 
 from unsubsvc.core.addresses import normalize_address
 from unsubsvc.core.errors import InvalidInput
-from unsubsvc.core.esp_events import EspEvent, EspEventKind, SignatureRejected, list_and_campaign
+from unsubsvc.core.esp_events import (
+    EspEvent,
+    EspEventKind,
+    SignatureRejected,
+    check_signed_time,
+    list_and_campaign,
+)
 
 PROVIDER = "mailgun"
 #: The provider under which seen tokens are kept (``EspEventSeen``), to refuse replays.
@@ -67,12 +73,7 @@ def verify(signing_key: str | None, signed: Signed, *, now: datetime) -> None:
     ).hexdigest()
     if not hmac.compare_digest(expected.encode(), signed.signature.lower().encode("utf-8")):
         raise SignatureRejected("the signature does not match")
-    try:
-        when = datetime.fromtimestamp(int(signed.timestamp), UTC)
-    except (ValueError, OverflowError, OSError) as exc:
-        raise SignatureRejected("the timestamp is not a time") from exc
-    if abs(now - when) > MAX_SKEW:
-        raise SignatureRejected("the signature is too old or too new")
+    check_signed_time(signed.timestamp, now=now, max_age=MAX_SKEW, max_ahead=MAX_SKEW)
 
 
 def _kind(data: Mapping[str, Any]) -> EspEventKind | None:

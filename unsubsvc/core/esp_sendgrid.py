@@ -5,6 +5,13 @@ sends the DER signature base64-encoded; the sender copies the verification key
 (base64 DER SubjectPublicKeyInfo) from SendGrid's settings into
 UNSUBSVC_SENDGRID_PUBLIC_KEY. The body is re-serialised by nobody: the bytes
 checked are the bytes received.
+
+SendGrid documents no freshness window for the signed timestamp, and retries an
+undelivered batch for hours (its Event Webhook docs: up to 24), without saying
+whether a retry is signed afresh. A signature is therefore accepted for
+``MAX_AGE`` (three days, room for a retried batch) and at most ``MAX_AHEAD`` in
+the future; within that, a replay changes nothing, since each ``sg_event_id``
+is recorded once.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -27,6 +34,7 @@ from unsubsvc.core.esp_events import (
     EspEvent,
     EspEventKind,
     SignatureRejected,
+    check_signed_time,
     list_and_campaign,
 )
 
@@ -35,6 +43,9 @@ SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
 #: ``dropped`` reasons that say the address itself is bad (others: spam content, quotas…).
+MAX_AGE = timedelta(days=3)
+MAX_AHEAD = timedelta(minutes=5)
+
 HARD_DROP_REASONS = frozenset({"Bounced Address", "Invalid"})
 _PLAIN_KINDS = {
     "spamreport": EspEventKind.COMPLAINT,
@@ -55,9 +66,15 @@ def load_public_key(value: str) -> ec.EllipticCurvePublicKey:
 
 
 def verify(
-    public_key: str | None, signature: str | None, timestamp: str | None, body: bytes
+    public_key: str | None,
+    signature: str | None,
+    timestamp: str | None,
+    body: bytes,
+    *,
+    now: datetime,
 ) -> None:
-    """Raise SignatureRejected unless ``signature`` signs ``timestamp + body`` under the key."""
+    """Raise SignatureRejected unless ``signature`` signs ``timestamp + body`` under the key,
+    and ``timestamp`` is within MAX_AGE before ``now`` (MAX_AHEAD after)."""
     if not public_key:
         raise SignatureRejected("no SendGrid verification key is configured")
     if not signature or not timestamp:
@@ -71,6 +88,7 @@ def verify(
         key.verify(raw, timestamp.encode("utf-8") + body, ec.ECDSA(hashes.SHA256()))
     except (binascii.Error, ValueError, InvalidSignature) as exc:
         raise SignatureRejected("the signature does not match") from exc
+    check_signed_time(timestamp, now=now, max_age=MAX_AGE, max_ahead=MAX_AHEAD)
 
 
 def _kind(event: dict[str, Any]) -> EspEventKind | None:

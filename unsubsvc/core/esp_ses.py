@@ -155,11 +155,19 @@ def canonical_string(message: SnsMessage) -> bytes:
     return "".join(out).encode("utf-8")
 
 
-def verify(message: SnsMessage, certificate_for: Callable[[str], x509.Certificate]) -> None:
-    """Raise SignatureRejected unless SNS's certificate signed ``message``.
+def verify(
+    message: SnsMessage,
+    certificate_for: Callable[[str], x509.Certificate],
+    *,
+    now: datetime,
+) -> None:
+    """Raise SignatureRejected unless SNS's certificate, valid at ``now``, signed ``message``.
 
     The URL is checked before ``certificate_for`` sees it, so nothing is fetched
-    from a host that is not SNS.
+    from a host that is not SNS. The certificate's own chain is not walked: it is
+    Amazon's because it came over verified TLS from an SNS host (AWS's "Verifying
+    the signatures of Amazon SNS messages" asks for exactly that), and its validity
+    period is checked so an expired one, still cached or re-served, signs nothing.
     """
     if not message.signature:
         raise SignatureRejected("the SNS message is not signed")
@@ -176,6 +184,8 @@ def verify(message: SnsMessage, certificate_for: Callable[[str], x509.Certificat
         certificate = certificate_for(message.signing_cert_url)
     except (OSError, ValueError) as exc:
         raise SignatureRejected("the signing certificate could not be fetched") from exc
+    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+        raise SignatureRejected("the signing certificate is expired or not yet valid")
     key = certificate.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise SignatureRejected("the signing certificate has no RSA key")

@@ -374,8 +374,12 @@ def rotate_secret(
     return webhook, secret
 
 
-def list_endpoints(session: Session) -> list[Endpoint]:
-    """Return every endpoint, oldest first, with its count of undelivered rows."""
+def list_endpoints(session: Session, *, now: datetime) -> list[Endpoint]:
+    """Return every endpoint, oldest first, with its count of undelivered rows.
+
+    ``previous_secret_until`` is given only while the replaced secret still
+    signs at ``now``: a past overlap says nothing a receiver can act on.
+    """
     pending = (
         select(WebhookDelivery.webhook_id, func.count().label("n"))
         .where(WebhookDelivery.delivered_at.is_(None))
@@ -397,7 +401,11 @@ def list_endpoints(session: Session) -> list[Endpoint]:
             disabled_at=hook.disabled_at,
             failing_since=hook.failing_since,
             disabled_reason=disabled_reason(hook.disabled_at, hook.failing_since),
-            previous_secret_until=hook.previous_secret_until,
+            previous_secret_until=(
+                hook.previous_secret_until
+                if previous_signs(hook.previous_secret_until, now)
+                else None
+            ),
         )
         for hook, count in rows
     ]

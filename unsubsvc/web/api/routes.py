@@ -312,8 +312,9 @@ def get_webhooks() -> s.WebhooksOut:
                 failing_since=e.failing_since,
                 disabled_at=e.disabled_at,
                 disabled_reason=e.disabled_reason,
+                previous_secret_until=e.previous_secret_until,
             )
-            for e in webhooks.list_endpoints(session())
+            for e in webhooks.list_endpoints(session(), now=context.now())
         ]
     )
 

@@ -278,6 +278,11 @@ class WebhookOut(BaseModel):
     disabled_reason: str | None = Field(
         default=None, description="Why it is not active: by an operator, or failing for 3 days"
     )
+    previous_secret_until: AwareDatetime | None = Field(
+        default=None,
+        description="After a rotation, until then deliveries carry a second signature, "
+        "with the old secret; null when only one secret signs",
+    )
 
 
 class WebhookCreated(WebhookOut):

@@ -27,6 +27,7 @@ def sendgrid() -> tuple[Response, int]:
             request.headers.get(SIGNATURE_HEADER),
             request.headers.get(TIMESTAMP_HEADER),
             body,
+            now=context.now(),
         )
         return record_events(parse_events(body))
     except UnsubsvcError as exc:

@@ -70,7 +70,7 @@ def ses() -> tuple[Response, int]:
         settings = context.settings()
         if not topic_allowed(message.topic_arn, settings.ses_topic_arns):
             raise SignatureRejected("this SNS topic is not accepted here")
-        verify(message, CERTIFICATES)
+        verify(message, CERTIFICATES, now=context.now())
         if message.type == SUBSCRIPTION_CONFIRMATION:
             url = message.subscribe_url or ""
             if not is_sns_url(url, certificate=False):
