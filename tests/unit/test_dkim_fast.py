@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import mailbox
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import dkim
 import pytest
@@ -39,6 +42,26 @@ def include(message: bytes) -> list[bytes]:
     return [name.encode("ascii") for name in ds.signed_header_names(message)]
 
 
+def plain_dkim_sign(
+    message: bytes, algorithm: ds.Algorithm, canonicalize: tuple[bytes, bytes]
+) -> bytes:
+    """Return the field ``dkim.sign`` writes at the time the fast path is given (1_767_225_600)."""
+    pem, _ = key(algorithm)
+    # dkim.DKIM.sign takes no timestamp: it reads time.time() through its module.
+    with mock.patch.object(dkim.time, "time", lambda: 1_767_225_600.75):
+        field: bytes = dkim.sign(
+            message,
+            b"s1",
+            DOMAIN.encode(),
+            ds.load_key(pem, algorithm),
+            canonicalize=canonicalize,
+            signature_algorithm=algorithm.encode(),
+            include_headers=include(message),
+            linesep=b"\r\n",
+        )
+    return field
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_fast_signature_verifies_and_a_change_breaks_it(algorithm: ds.Algorithm) -> None:
     pem, dns = key(algorithm)
@@ -51,25 +74,13 @@ def test_fast_signature_verifies_and_a_change_breaks_it(algorithm: ds.Algorithm)
 @pytest.mark.parametrize("canonicalize", CANONICALIZATIONS, ids=lambda c: b"/".join(c).decode())
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_field_is_byte_for_byte_what_dkim_sign_writes(
-    monkeypatch: pytest.MonkeyPatch, algorithm: ds.Algorithm, canonicalize: tuple[bytes, bytes]
+    algorithm: ds.Algorithm, canonicalize: tuple[bytes, bytes]
 ) -> None:
     pem, _ = key(algorithm)
     message = ds.to_crlf(MESSAGE)
     fast = ds.signer(DOMAIN, "s1", pem, algorithm, canonicalize)
     ours = fast.signature(message, include(message), timestamp=1_767_225_600)
-    # dkim.DKIM.sign takes no timestamp: it reads time.time() through its module.
-    monkeypatch.setattr(dkim.time, "time", lambda: 1_767_225_600.75)
-    theirs = dkim.sign(
-        message,
-        b"s1",
-        DOMAIN.encode(),
-        ds.load_key(pem, algorithm),
-        canonicalize=canonicalize,
-        signature_algorithm=algorithm.encode(),
-        include_headers=include(message),
-        linesep=b"\r\n",
-    )
-    assert ours == theirs
+    assert ours == plain_dkim_sign(message, algorithm, canonicalize)
 
 
 def test_the_key_is_parsed_once_per_process() -> None:
@@ -98,34 +109,43 @@ _VALUE = (
 _BODY_LINE = st.lists(st.sampled_from([*"abc XYZ\t.>-=", "From "]), max_size=40).map("".join)
 
 
-@settings(
+def _message(headers: list[tuple[str, str]], body: list[str], trailing_blank_lines: int) -> bytes:
+    lines = ["From: Sender <news@example.com>"] + [f"{name}: {value}" for name, value in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (
+        "\r\n".join(body) + "\r\n" * (trailing_blank_lines + 1)
+    ).encode()
+
+
+#: Random messages: From, up to eight other fields, up to twelve body lines, blank lines after.
+_MESSAGES = st.builds(
+    _message,
+    st.lists(st.tuples(_NAMES, _VALUE), max_size=8),
+    st.lists(_BODY_LINE, max_size=12),
+    st.integers(0, 3),
+)
+_RANDOM = settings(
     max_examples=60,
     deadline=None,
     derandomize=True,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+@_RANDOM
 @given(
-    headers=st.lists(st.tuples(_NAMES, _VALUE), max_size=8),
-    body=st.lists(_BODY_LINE, max_size=12),
-    trailing_blank_lines=st.integers(0, 3),
+    message=_MESSAGES,
     canonicalize=st.sampled_from(CANONICALIZATIONS),
     algorithm=st.sampled_from(ALGORITHMS),
 )
-def test_random_messages_verify_with_dkimpy(
-    headers: list[tuple[str, str]],
-    body: list[str],
-    trailing_blank_lines: int,
-    canonicalize: tuple[bytes, bytes],
-    algorithm: ds.Algorithm,
+def test_random_messages_are_signed_as_dkim_sign_does_and_verify(
+    message: bytes, canonicalize: tuple[bytes, bytes], algorithm: ds.Algorithm
 ) -> None:
-    lines = ["From: Sender <news@example.com>"] + [f"{name}: {value}" for name, value in headers]
-    message = ("\r\n".join(lines) + "\r\n\r\n").encode() + (
-        "\r\n".join(body) + "\r\n" * (trailing_blank_lines + 1)
-    ).encode()
+    """The skipped regex passes and the header-only parse change no byte, whatever the input."""
     pem, dns = key(algorithm)
     signer = ds.signer(DOMAIN, "s1", pem, algorithm, canonicalize)
-    signed = ds.sign_message(message, [signer])
+    signed = ds.sign_message(message, [signer], timestamp=1_767_225_600)
+    assert signed == plain_dkim_sign(message, algorithm, canonicalize) + message
     assert dkim.verify(signed, dnsfunc=dns)
     assert not dkim.verify(signed.replace(b"From: Sender", b"From: Sendor", 1), dnsfunc=dns)
 
@@ -157,6 +177,26 @@ def test_sign_all_keeps_order_and_reports_the_bad_message(workers: int) -> None:
     with pytest.raises(ValueError, match="message 4: the message must have exactly one From"):
         list(bulk_signing.sign_all(broken, plan, workers=workers, progress=steps.append))
     assert steps == [1, 1, 1]
+
+
+def test_a_pool_streams_its_input_and_serves_batch_after_batch() -> None:
+    """A million-message run holds a bounded window in memory, not the whole input."""
+    pem, dns = key("ed25519-sha256")
+    plan = SigningPlan(DOMAIN, (KeySpec("s1", pem, "ed25519-sha256"),))
+    taken: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        for n in itertools.count():
+            taken.append(n)
+            yield MESSAGE.replace(b"Subject: ", f"Subject: {n} ".encode())
+
+    with bulk_signing.SigningPool(plan, workers=2) as pool:
+        first = list(itertools.islice(pool.sign(endless()), 10))
+        window = bulk_signing.CHUNK * bulk_signing.IN_FLIGHT * 2
+        assert window <= len(taken) <= window + bulk_signing.CHUNK
+        again = list(pool.sign([MESSAGE]))  # the same workers, a second batch
+    assert [b"Subject: %d " % n in s for n, s in enumerate(first)] == [True] * 10
+    assert all(dkim.verify(s, dnsfunc=dns) for s in [*first, *again])
 
 
 def test_mboxrd_round_trip_through_pythons_mailbox_reader(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from unsubsvc.core.dkim_fast import Canonicalization, Signer
+from unsubsvc.core.dkim_fast import Canonicalization, ParsedMessage, Signer
 from unsubsvc.core.headers import (
     LIST_UNSUBSCRIBE,
     LIST_UNSUBSCRIBE_POST,
@@ -422,9 +422,10 @@ def sign_message(
         # RFC 6376 §5.4: From must be signed; RFC 5322 §3.6: exactly one.
         raise ValueError("the message must have exactly one From header to be signed")
     include = [name.encode("ascii") for name in _signed_names(fields)]
+    parsed = ParsedMessage(message)  # parsed and body-hashed once for every signer
     signed = message
     for each in reversed(signers):
-        signed = each.signature(message, include, timestamp=timestamp) + signed
+        signed = each.signature(parsed, include, timestamp=timestamp) + signed
     return signed
 
 
