@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
-from unsubsvc.cli.background import die_with_parent, sleep_unless_stopped, stop_signals
+from unsubsvc.cli import background
+from unsubsvc.cli.background import poll_until_stopped, stop_signals
 from unsubsvc.cli.common import now, runtime, session, unit_of_work
 from unsubsvc.runtime import Runtime
 from unsubsvc.services import outbox as svc
 
 #: Seconds between delivery runs when ``deliver`` loops (and under ``serve --deliver-mail``).
 DEFAULT_INTERVAL = 5.0
-#: Seconds between purges of old rows while ``deliver`` loops.
-PURGE_INTERVAL = 3600.0
 
 
 @click.group("outbox")
@@ -46,27 +41,20 @@ def outbox_deliver(once: bool, interval: float) -> None:
         report = _deliver_all(built.session_factory, built)
         click.echo(f"Mail: {report}.", err=True)
         return
-    next_purge = time.monotonic()
+
+    def step() -> None:
+        report = _deliver_all(built.session_factory, built)
+        if report.sent or report.retrying or report.failed:
+            click.echo(f"Mail: {report}.", err=True)
+
+    def purge() -> None:
+        with built.unit_of_work() as work:
+            retention = built.settings.mail_retention_days
+            svc.purge(work, now=built.now(), retention_days=retention)
+
     with stop_signals() as stopped:
         click.echo(f"Delivering mail every {interval:g} s until stopped.", err=True)
-        while not stopped():
-            try:
-                report = _deliver_all(built.session_factory, built)
-                if report.sent or report.retrying or report.failed:
-                    click.echo(f"Mail: {report}.", err=True)
-                if time.monotonic() >= next_purge:
-                    next_purge = time.monotonic() + PURGE_INTERVAL
-                    with built.unit_of_work() as work:
-                        svc.purge(
-                            work,
-                            now=built.now(),
-                            retention_days=built.settings.mail_retention_days,
-                        )
-            except SQLAlchemyError as exc:
-                # The database may be restarting: report it and try again next time.
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
-                click.echo(f"Mail: database error, will retry: {first}", err=True)
-            sleep_unless_stopped(interval, stopped)
+        poll_until_stopped("Mail", interval, stopped, step, purge)
     click.echo("Stopped delivering mail.", err=True)
 
 
@@ -120,12 +108,7 @@ def outbox_purge() -> None:
 
 def spawn_deliverer(interval: float) -> subprocess.Popen[bytes]:
     """Start ``unsubsvc outbox deliver --interval N`` as a child that dies with this process."""
-    command = [sys.executable, "-m", "unsubsvc.cli", "outbox", "deliver", "--interval"]
-    return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-        [*command, repr(float(interval))],
-        env=dict(os.environ),
-        preexec_fn=die_with_parent,  # noqa: PLW1509 - async-signal-safe enough: one prctl call
-    )
+    return background.spawn_deliverer("outbox", interval)
 
 
 COMMANDS: tuple[click.Command, ...] = (outbox_group,)

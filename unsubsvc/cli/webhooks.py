@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from datetime import timedelta
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from unsubsvc.cli.background import (
-    die_with_parent,
-    sleep_unless_stopped,
-    stop_child,
-    stop_signals,
-)
+from unsubsvc.cli import background
+from unsubsvc.cli.background import first_line, poll_until_stopped, stop_child, stop_signals
 from unsubsvc.cli.common import now, runtime, session, unit_of_work
 from unsubsvc.core.webhooks import DEFAULT_OVERLAP, MAX_OVERLAP
 from unsubsvc.services import webhooks as svc
@@ -28,8 +21,6 @@ DEFAULT_INTERVAL = 5.0
 #: Seconds a stopped deliverer gets to finish its current row before it is killed
 #: (more than the HTTP timeout, which bounds that row).
 STOP_TIMEOUT = 15.0
-#: Seconds between purges of old delivered rows while ``deliver`` loops.
-PURGE_INTERVAL = 3600.0
 
 
 @click.group("webhooks")
@@ -200,26 +191,18 @@ def webhooks_deliver(
         click.echo(f"Webhooks: {stats}.", err=True)
         return
     total = svc.DeliveryStats()
-    next_purge = time.monotonic()
     with stop_signals() as stopped:
         click.echo(f"Delivering webhooks every {interval:g} s until stopped.", err=True)
         with deliverer(stopped) as loop:
-            while not stopped():
-                try:
-                    stats = loop.poll()
-                except SQLAlchemyError as exc:
-                    # The database may be restarting: report it and try again next time.
-                    click.echo(
-                        f"Webhooks: database error, will retry: {_first_line(exc)}", err=True
-                    )
-                else:
-                    total += stats
-                    if stats.attempted:
-                        click.echo(f"Webhooks: {stats}.", err=True)
-                if time.monotonic() >= next_purge:
-                    next_purge = time.monotonic() + PURGE_INTERVAL
-                    _purge_quietly()
-                sleep_unless_stopped(interval, stopped)
+
+            def step() -> None:
+                nonlocal total
+                stats = loop.poll()
+                total += stats
+                if stats.attempted:
+                    click.echo(f"Webhooks: {stats}.", err=True)
+
+            poll_until_stopped("Webhooks", interval, stopped, step, _purge)
             total += _finish(loop)
     click.echo(f"Stopped delivering webhooks ({total}).", err=True)
 
@@ -238,21 +221,20 @@ def webhooks_purge() -> None:
     click.echo(f"Webhooks: {stats} (older than {days} days).", err=True)
 
 
-def _purge_quietly() -> None:
-    """Purge old delivered rows in a unit of work of its own; report a database error, not raise."""
+def _purge() -> None:
+    """Purge old delivered rows, a unit of work per chunk: no long transaction beside deliveries."""
     days = runtime().settings.webhook_retention_days
     stats = svc.PurgeStats(0, 0)
     try:
-        while True:  # a unit of work per chunk: no long transaction beside the deliveries
+        while True:
             with runtime().unit_of_work() as work:
                 chunk = svc.purge_delivered(work, now=runtime().now(), retention_days=days)
             stats += chunk
             if chunk.deliveries < svc.PURGE_CHUNK:
                 break
-    except SQLAlchemyError as exc:
-        click.echo(f"Webhooks: purge failed, will retry: {_first_line(exc)}", err=True)
-    if stats.deliveries:
-        click.echo(f"Webhooks: {stats}.", err=True)
+    finally:
+        if stats.deliveries:
+            click.echo(f"Webhooks: {stats}.", err=True)
 
 
 def _finish(deliverer: svc.Deliverer) -> svc.DeliveryStats:
@@ -260,28 +242,13 @@ def _finish(deliverer: svc.Deliverer) -> svc.DeliveryStats:
     try:
         return deliverer.close()
     except SQLAlchemyError as exc:
-        click.echo(f"Webhooks: database error while stopping: {_first_line(exc)}", err=True)
+        click.echo(f"Webhooks: database error while stopping: {first_line(exc)}", err=True)
         return svc.DeliveryStats()
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 def spawn_deliverer(interval: float) -> subprocess.Popen[bytes]:
-    """Start ``unsubsvc webhooks deliver --interval N`` as a child process with this environment."""
-    command = [
-        sys.executable,
-        "-m",
-        "unsubsvc.cli",
-        "webhooks",
-        "deliver",
-        "--interval",
-        repr(float(interval)),
-    ]
-    return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-        command, env=dict(os.environ), preexec_fn=die_with_parent
-    )
+    """Start ``unsubsvc webhooks deliver --interval N`` as a child that dies with this process."""
+    return background.spawn_deliverer("webhooks", interval)
 
 
 def stop_deliverer(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> int:
