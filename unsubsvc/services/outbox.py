@@ -2,12 +2,10 @@
 
 ``enqueue`` composes the message and adds it in the caller's transaction, so
 mail goes out only for a change that was committed. ``deliver_due`` sends it
-with the webhook deliverer's leases (``services.webhooks``): a short
-transaction claims rows with a conditional UPDATE (``leased_until`` and
-``lease_owner``, alike on SQLite and PostgreSQL), the SMTP exchange runs
-outside any transaction, and the outcome is recorded only while the lease is
-still ours, so two deliverers never send one message twice while both live.
-A lease outlasts the SMTP timeouts of a whole exchange.
+under leases (``services.leases``, as webhook deliveries are): claimed in a
+short transaction, the SMTP exchange outside any, the outcome recorded only
+while the lease is still ours, so two deliverers never send one message twice
+while both live. A lease outlasts the SMTP timeouts of a whole exchange.
 
 Retries: a temporary failure (SMTP 4xx, a refused or dropped connection, a
 timeout) tries again after 1, 2, 4 … minutes, at most an hour apart, for a day;
@@ -23,13 +21,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, CursorResult, delete, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, delete, or_, select
 from sqlalchemy.orm import Session
 
 from unsubsvc.core.outgoing_mail import MailContent, compose, domain_of
 from unsubsvc.db.models import OutgoingMail
+from unsubsvc.services.leases import Claim, LeasedTable, new_owner
 from unsubsvc.services.smtp_transport import DEFAULT_TIMEOUT, SendError, SmtpTransport
-from unsubsvc.services.webhooks import new_owner
 from unsubsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -160,19 +158,19 @@ def deliver_due(
         return DeliveryReport(not_configured=True)
     owner = owner or new_owner()
     clock = clock or (lambda: now)
-    until = now + LEASE
+    claim = Claim(owner, now + LEASE)
     with session_factory() as session, session.begin():
-        claimed = _claim(session, now=now, until=until, owner=owner, limit=limit, ids=ids)
+        claimed = _claim(session, now=now, claim=claim, limit=limit, ids=ids)
     if not claimed:
         return DeliveryReport()
     sent = retrying = failed = 0
     smtp = transport or SmtpTransport(settings.smtp_url or "")
     with smtp:
         for index, (row_id, recipient, message, attempts, created_at) in enumerate(claimed):
-            if until - clock() <= timedelta(seconds=smtp.timeout * 6):
+            if claim.until - clock() <= timedelta(seconds=smtp.timeout * 6):
                 # Too little of the lease is left for a whole exchange: give the rest back.
                 with session_factory() as session, session.begin():
-                    _release(session, [c[0] for c in claimed[index:]], owner, until)
+                    LEASES.release(session, [c[0] for c in claimed[index:]], claim)
                 break
             error: SendError | None = None
             try:
@@ -184,8 +182,7 @@ def deliver_due(
                 outcome = _record(
                     session,
                     row_id,
-                    owner=owner,
-                    until=until,
+                    claim=claim,
                     error=error,
                     attempts=attempts + 1,
                     created_at=created_at,
@@ -202,8 +199,14 @@ def deliver_due(
     return DeliveryReport(sent=sent, retrying=retrying, failed=failed)
 
 
-def _lease_free(now: datetime) -> ColumnElement[bool]:
-    return or_(OutgoingMail.leased_until.is_(None), OutgoingMail.leased_until <= now)
+#: Outgoing mail is leased like webhook deliveries; a sent row is never claimed again.
+LEASES = LeasedTable(
+    OutgoingMail,
+    OutgoingMail.id,
+    OutgoingMail.leased_until,
+    OutgoingMail.lease_owner,
+    pending=OutgoingMail.sent_at.is_(None),
+)
 
 
 def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
@@ -211,7 +214,7 @@ def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
         OutgoingMail.sent_at.is_(None),
         OutgoingMail.failed_at.is_(None),
         OutgoingMail.next_attempt_at <= now,
-        _lease_free(now),
+        LEASES.free(now),
     )
 
 
@@ -219,26 +222,18 @@ def _claim(
     session: Session,
     *,
     now: datetime,
-    until: datetime,
-    owner: str,
+    claim: Claim,
     limit: int,
     ids: Sequence[int] | None,
 ) -> list[tuple[int, str, bytes, int, datetime]]:
-    """Lease up to ``limit`` due rows for ``owner``, oldest first; return what to send."""
+    """Lease up to ``limit`` due rows for ``claim``, oldest first; return what to send."""
     query = select(OutgoingMail.id).where(*_due(now)).order_by(OutgoingMail.id).limit(limit)
     if ids is not None:
         query = query.where(OutgoingMail.id.in_(list(ids)))
     candidates = list(session.scalars(query))
     if not candidates:
         return []
-    # The UPDATE checks again what the SELECT saw: of deliverers racing for a row one
-    # matches it (PostgreSQL re-reads a row changed under it; SQLite has one writer).
-    session.execute(
-        update(OutgoingMail)
-        .where(OutgoingMail.id.in_(candidates), *_due(now))
-        .values(leased_until=until, lease_owner=owner)
-        .execution_options(synchronize_session=False)
-    )
+    LEASES.take(session, candidates, claim, *_due(now))
     rows = session.execute(
         select(
             OutgoingMail.id,
@@ -247,48 +242,24 @@ def _claim(
             OutgoingMail.attempts,
             OutgoingMail.created_at,
         )
-        .where(
-            OutgoingMail.id.in_(candidates),
-            OutgoingMail.lease_owner == owner,
-            OutgoingMail.leased_until == until,
-        )
+        .where(OutgoingMail.id.in_(candidates), *LEASES.held(claim))
         .order_by(OutgoingMail.id)
     )
     return [(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows]
-
-
-def _ours(row_id: int, owner: str, until: datetime) -> tuple[ColumnElement[bool], ...]:
-    return (
-        OutgoingMail.id == row_id,
-        OutgoingMail.lease_owner == owner,
-        OutgoingMail.leased_until == until,
-        OutgoingMail.sent_at.is_(None),
-    )
-
-
-def _release(session: Session, row_ids: list[int], owner: str, until: datetime) -> None:
-    for row_id in row_ids:
-        session.execute(
-            update(OutgoingMail)
-            .where(*_ours(row_id, owner, until))
-            .values(leased_until=None, lease_owner=None)
-            .execution_options(synchronize_session=False)
-        )
 
 
 def _record(
     session: Session,
     row_id: int,
     *,
-    owner: str,
-    until: datetime,
+    claim: Claim,
     error: SendError | None,
     attempts: int,
     created_at: datetime,
     now: datetime,
 ) -> str:
     """Record one try if the lease is still ours; return "sent", "retrying", "failed" or "lost"."""
-    values: dict[str, object] = {"attempts": attempts, "leased_until": None, "lease_owner": None}
+    values: dict[str, object] = {"attempts": attempts}
     if error is None:
         outcome = "sent"
         values.update(sent_at=now, message=b"", last_error=None)
@@ -301,14 +272,7 @@ def _record(
         else:
             outcome = "retrying"
             values["next_attempt_at"] = next_try
-    result = session.execute(
-        update(OutgoingMail)
-        .where(*_ours(row_id, owner, until))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    assert isinstance(result, CursorResult)  # noqa: S101 (an UPDATE's result)
-    return outcome if result.rowcount == 1 else "lost"
+    return outcome if LEASES.settle(session, row_id, claim, values) else "lost"
 
 
 def _aware(moment: datetime, like: datetime) -> datetime:

@@ -42,8 +42,6 @@ from __future__ import annotations
 import enum
 import functools
 import http.client
-import os
-import secrets
 import socket
 import ssl
 from collections.abc import Callable, Sequence
@@ -79,6 +77,7 @@ from unsubsvc.core.webhooks import (
     sign,
 )
 from unsubsvc.db.models import Webhook, WebhookAttempt, WebhookDelivery
+from unsubsvc.services.leases import Claim, LeasedTable, new_owner
 from unsubsvc.settings import Settings
 
 #: ``post(url, body, headers) -> status code``; raises OSError (URLError, timeouts) when
@@ -184,6 +183,10 @@ class Lease:
     #: The endpoint's replaced secret (sealed) and until when it signs too, after a rotation.
     previous_secret: str | None = None
     previous_until: datetime | None = None
+
+    @property
+    def claim(self) -> Claim:
+        return Claim(self.owner, self.until)
 
 
 @dataclass(frozen=True)
@@ -517,11 +520,6 @@ def _port(parts: SplitResult) -> int:
     return parts.port or (443 if parts.scheme.lower() == "https" else 80)
 
 
-def new_owner() -> str:
-    """Return a deliverer name no other deliverer has, here or on another host (≤ 64 chars)."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(6)}"
-
-
 def due_endpoints(session: Session, *, cutoff: datetime, now: datetime) -> list[int]:
     """Return the active endpoints with a row to claim: due by ``cutoff``, unleased at ``now``."""
     return list(
@@ -557,20 +555,14 @@ def claim(
     )
     if not ids:
         return []
-    until = now + lease
-    # The UPDATE checks again what the SELECT saw: of deliverers racing for a row,
-    # one matches it (PostgreSQL re-reads a row another transaction changed before
-    # matching it; SQLite runs one writer at a time), the others claim nothing.
-    session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id.in_(ids),
-            WebhookDelivery.delivered_at.is_(None),
-            WebhookDelivery.next_attempt_at <= cutoff,
-            _lease_free(now),
-        )
-        .values(leased_until=until, lease_owner=owner)
-        .execution_options(synchronize_session=False)
+    claim = Claim(owner, now + lease)
+    LEASES.take(
+        session,
+        ids,
+        claim,
+        WebhookDelivery.delivered_at.is_(None),
+        WebhookDelivery.next_attempt_at <= cutoff,
+        LEASES.free(now),
     )
     rows = session.execute(
         select(
@@ -585,11 +577,7 @@ def claim(
             Webhook.previous_secret_until,
         )
         .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-        .where(
-            WebhookDelivery.id.in_(ids),
-            WebhookDelivery.lease_owner == owner,
-            WebhookDelivery.leased_until == until,
-        )
+        .where(WebhookDelivery.id.in_(ids), *LEASES.held(claim))
         .order_by(WebhookDelivery.id)
     )
     return [
@@ -602,7 +590,7 @@ def claim(
             url=row.url,
             secret=row.secret,
             owner=owner,
-            until=until,
+            until=claim.until,
             created_at=row.created_at,
             previous_secret=row.previous_secret,
             previous_until=row.previous_secret_until,
@@ -614,12 +602,7 @@ def claim(
 def release(session: Session, leases: Sequence[Lease]) -> None:
     """Give back claimed rows that were not sent, so that any deliverer may send them now."""
     for lease in leases:
-        session.execute(
-            update(WebhookDelivery)
-            .where(*_ours(lease))
-            .values(leased_until=None, lease_owner=None)
-            .execution_options(synchronize_session=False)
-        )
+        LEASES.release(session, [lease.delivery_id], lease.claim)
     session.flush()
 
 
@@ -653,13 +636,7 @@ def record(
             "last_error": error,
             "next_attempt_at": max(finished, cutoff) + backoff(lease.attempts + 1),
         }
-    result = session.execute(
-        update(WebhookDelivery)
-        .where(*_ours(lease))
-        .values(leased_until=None, lease_owner=None, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if cast(CursorResult[Any], result).rowcount != 1:
+    if not LEASES.settle(session, lease.delivery_id, lease.claim, values):
         return Outcome.LOST
     session.add(
         WebhookAttempt(
@@ -1012,19 +989,14 @@ def _fixed(moment: datetime) -> Clock:
     return clock
 
 
-def _lease_free(now: datetime) -> ColumnElement[bool]:
-    """Return the condition for a row no deliverer holds at ``now``."""
-    return or_(WebhookDelivery.leased_until.is_(None), WebhookDelivery.leased_until <= now)
-
-
-def _ours(lease: Lease) -> tuple[ColumnElement[bool], ...]:
-    """Return the conditions for the row of ``lease``, still held by that very claim."""
-    return (
-        WebhookDelivery.id == lease.delivery_id,
-        WebhookDelivery.lease_owner == lease.owner,
-        WebhookDelivery.leased_until == lease.until,
-        WebhookDelivery.delivered_at.is_(None),
-    )
+#: Deliveries are leased rows (``services.leases``); a delivered row is never claimed again.
+LEASES = LeasedTable(
+    WebhookDelivery,
+    WebhookDelivery.id,
+    WebhookDelivery.leased_until,
+    WebhookDelivery.lease_owner,
+    pending=WebhookDelivery.delivered_at.is_(None),
+)
 
 
 def _claimable(cutoff: datetime, now: datetime) -> tuple[ColumnElement[bool], ...]:
@@ -1039,7 +1011,7 @@ def _claimable(cutoff: datetime, now: datetime) -> tuple[ColumnElement[bool], ..
     return (
         WebhookDelivery.delivered_at.is_(None),
         WebhookDelivery.next_attempt_at <= cutoff,
-        _lease_free(now),
+        LEASES.free(now),
         Webhook.disabled_at.is_(None),
         ~waiting_behind,
     )
