@@ -239,29 +239,23 @@ def enforce(limit: Limit) -> None:
     ``RATELIMIT_ENABLED = False`` in Flask's config (Flask-Limiter's name for the same
     switch) turns the limits off, for tests that flood on purpose (schemathesis).
     """
-    if not current_app.config.get("RATELIMIT_ENABLED", True):
-        return
-    client = client_address()
-    wait = throttle().hit(limit, client)
-    if wait is not None:
-        log.info("rate limit %s: refused %s for %ds", limit.name, client, wait)
-        raise TooManyRequests(description=limit.message, retry_after=wait)
-
-
-def enforce_manage(address_hash: str) -> None:
-    """Count one /manage request for this client and for the address (keyed hash); 429 past
-    either limit. The client is checked first, so a refused client spends no address's quota."""
-    enforce(MANAGE_PER_CLIENT)
-    enforce_key(MANAGE_PER_ADDRESS, address_hash)
+    _count(limit, client_address(), logged=True)
 
 
 def enforce_key(limit: Limit, key: str) -> None:
-    """Count one event of ``limit`` under ``key`` (not the client); answer 429 if it is over."""
+    """Count one event of ``limit`` under ``key`` (not the client); answer 429 if it is over.
+
+    The key is not logged: it may stand for an address (a keyed hash).
+    """
+    _count(limit, key, logged=False)
+
+
+def _count(limit: Limit, key: str, *, logged: bool) -> None:
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return
     wait = throttle().hit(limit, key)
     if wait is not None:
-        log.info("rate limit %s: refused for %ds", limit.name, wait)
+        log.info("rate limit %s: refused %sfor %ds", limit.name, f"{key} " if logged else "", wait)
         raise TooManyRequests(description=limit.message, retry_after=wait)
 
 

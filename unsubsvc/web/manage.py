@@ -73,7 +73,11 @@ def ask() -> ResponseReturnValue:
         error = _("Please enter an e-mail address, like name@example.com.")
         return _page("manage/form.html", 400, sent=False, error=error, email=raw[:254])
     runtime = context.runtime()
-    limits.enforce_manage(runtime.keyring.address_hash(address_key(address)))
+    # The client first, so that a refused client spends no address's quota.
+    limits.enforce(limits.MANAGE_PER_CLIENT)
+    limits.enforce_key(
+        limits.MANAGE_PER_ADDRESS, runtime.keyring.address_hash(address_key(address))
+    )
     self_service.request_link(
         context.session(),
         address,
