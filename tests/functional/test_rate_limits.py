@@ -6,7 +6,6 @@ import logging
 import re
 import secrets
 import socket
-import statistics
 import threading
 import time
 import uuid
@@ -17,11 +16,13 @@ import redis
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.security import check_password_hash
 from werkzeug.test import TestResponse
 
 from tests.conftest import ApiClient, FakeClock
 from tests.functional.conftest import MintedLinks, mint_links_on
 from tests.helpers import count_events, csrf_token, make_list
+from unsubsvc.services import admin_users
 from unsubsvc.services.admin_users import create_admin
 from unsubsvc.web import limits
 from unsubsvc.web.context import runtime_of
@@ -190,24 +191,27 @@ def test_admin_sign_in_five_a_minute_per_address(app: Flask, admin: tuple[str, s
     assert statuses[5] == 429
 
 
-def test_admin_sign_in_flood_does_not_slow_one_click(
-    app: Flask, admin: tuple[str, str], live_server: str, mint_links: Mint
+def test_admin_sign_in_flood_costs_one_password_check_beside_one_click(
+    app: Flask,
+    admin: tuple[str, str],
+    live_server: str,
+    mint_links: Mint,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The flood is refused before any scrypt work, so one-click keeps its latency."""
+    """A flood is refused before any scrypt work, so one-click, served meanwhile, has the
+    cores to itself: of 20 sign-in attempts only the first runs the KDF. (Counted, not
+    timed: a latency ratio on a shared two-core machine says more about the machine.)"""
     make_list(app)
+    checks: list[str] = []
+
+    def counting_check(stored: str, password: str) -> bool:
+        checks.append(password)
+        return check_password_hash(stored, password)
+
+    monkeypatch.setattr(admin_users, "check_password_hash", counting_check)
     minted = mint_links([f"lat{i}@example.com" for i in range(400)])
     urls = iter(live_server + links.unsubscribe for links in minted)
     mail_client = requests.Session()
-
-    def one_click() -> float:
-        started = time.perf_counter()
-        response = mail_client.post(next(urls), data=ONE_CLICK, headers={"Content-Type": FORM})
-        assert response.status_code == 200
-        return time.perf_counter() - started
-
-    for _ in range(5):
-        one_click()  # warm up connections and caches
-    before = [one_click() for _ in range(40)]
 
     email, _ = admin
     flood_statuses: list[int] = []
@@ -227,17 +231,18 @@ def test_admin_sign_in_flood_does_not_slow_one_click(
             flood_statuses.append(response.status_code)
 
     flooding = threading.Thread(target=flood)
-    during: list[float] = []
+    clicked: list[int] = []
     flooding.start()
-    while flooding.is_alive() or len(during) < 20:
-        during.append(one_click())
+    while flooding.is_alive() or len(clicked) < 20:
+        response = mail_client.post(next(urls), data=ONE_CLICK, headers={"Content-Type": FORM})
+        clicked.append(response.status_code)
     flooding.join()
 
     assert flood_statuses[0] != 429
     assert flood_statuses[1:] == [429] * 19
-    ratio = statistics.median(during) / statistics.median(before)
-    print(f"one-click median before {statistics.median(before) * 1000:.2f} ms, ratio {ratio:.2f}")
-    assert ratio <= 2.0
+    assert checks == ["guess-0"]  # one scrypt for the whole flood
+    assert clicked == [200] * len(clicked)
+    assert count_events(app) == len(clicked)
 
 
 @pytest.fixture
