@@ -7,14 +7,17 @@ import mailbox
 import random
 import re
 from pathlib import Path
+from typing import Any
 
 import dkim
 import pytest
 from flask import Flask
 
-from tests.helpers import CommandRunner, make_list, path_of, status
+from tests.helpers import CommandRunner, make_list, path_of, snapshot, status
+from unsubsvc.cli import mail as mail_cli
 from unsubsvc.core import bulk_signing
 from unsubsvc.core import dkim_signing as ds
+from unsubsvc.services.batch import batch_links
 
 DOMAIN = "example.com"
 ENVELOPE = b"From news@example.com Mon Mar  2 09:30:00 2026"
@@ -204,6 +207,69 @@ def test_recipients_file_overrides_address_list_and_campaign(
     assert status(app, "other@example.net")["subscribed"] is False
     assert status(app, "reader1@example.org", "second")["subscribed"] is True
     assert status(app, "reader2@example.org")["subscribed"] is True
+
+
+def test_an_mbox_is_minted_and_signed_a_batch_at_a_time(
+    app: Flask, runner: CommandRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Links are minted per batch (so a million messages never sit in memory at once);
+    two lists interleaved across batch boundaries each get their own recipients' links."""
+    monkeypatch.setattr(mail_cli, "MAX_BATCH", 4)
+    minted: list[tuple[str, int]] = []
+
+    def counting(session: Any, minter: Any, mailing_list: Any, recipients: Any, **kw: Any) -> Any:
+        minted.append((mailing_list.name, len(recipients)))
+        return batch_links(session, minter, mailing_list, recipients, **kw)
+
+    monkeypatch.setattr(mail_cli, "batch_links", counting)
+    make_list(app)
+    make_list(app, "second", display_name="Second")
+    keyfile, dns = make_key(tmp_path)
+    source, output = tmp_path / "in.mbox", tmp_path / "out.mbox"
+    with source.open("wb") as file:
+        for number in range(10):
+            bulk_signing.write_mboxrd(file, ENVELOPE, message_for(number))
+    recipients = tmp_path / "recipients.csv"
+    recipients.write_text(
+        "key,list\n" + "".join(f"{n},second\n" for n in range(2, 11, 2)), encoding="utf-8"
+    )
+    args = ["--mbox", str(source), "--output", str(output), "--recipients", str(recipients)]
+    result = runner.invoke(args=sign_args(keyfile, *args))
+    assert result.exit_code == 0, result.output
+    assert minted == [("news", 2), ("second", 2)] * 2 + [("news", 1), ("second", 1)]
+    signed = read_mboxrd(output)
+    for number, message in enumerate(signed):
+        assert dkim.verify(message, dnsfunc=dns), number
+        list_id = b"Second <second." if number % 2 else b"News from Example <news."
+        assert b"List-Id: " + list_id in message, number
+        found = LIST_UNSUBSCRIBE.search(message)
+        assert found is not None
+        answer = app.test_client().post(
+            path_of(found.group(1).decode()), data=ONE_CLICK_BODY, content_type=FORM
+        )
+        assert answer.status_code == 200, number
+        name = "second" if number % 2 else "news"
+        assert status(app, f"reader{number}@example.org", name)["subscribed"] is False
+
+
+def test_an_erased_address_in_a_later_batch_leaves_no_output(
+    app: Flask, runner: CommandRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mail_cli, "MAX_BATCH", 4)
+    make_list(app)
+    assert runner.invoke(args=["erase", "--yes", "reader6@example.org"]).exit_code == 0
+    keyfile, _ = make_key(tmp_path)
+    source, output = tmp_path / "in.mbox", tmp_path / "out.mbox"
+    with source.open("wb") as file:
+        for number in range(10):
+            bulk_signing.write_mboxrd(file, ENVELOPE, message_for(number))
+    before = snapshot(app)
+    result = runner.invoke(args=sign_args(keyfile, "--mbox", str(source), "--output", str(output)))
+    assert result.exit_code == 1
+    assert "message 7:" in result.output
+    assert not output.exists() and list(tmp_path.glob(".out.mbox.*")) == []
+    # The first batch's recipients were stored in the command's one transaction: rolled back.
+    assert snapshot(app) == before
 
 
 @pytest.mark.parametrize(

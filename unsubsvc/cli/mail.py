@@ -9,6 +9,7 @@ need no database.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import mailbox
 import os
@@ -93,62 +94,71 @@ class _Signing:
             self.with_headers(message, links.headers), self.plan.signers()
         )
 
-    def sign_many(
+    def recipients(
         self,
-        messages: Sequence[bytes],
+        messages: Iterable[bytes],
         keys: Sequence[str] = (),
         rows: Mapping[str, bulk_signing.RecipientRow] | None = None,
-    ) -> Iterator[bytes]:
-        """Yield every message signed for its recipient, in order, on every core.
+    ) -> list[tuple[MailingList, Recipient]]:
+        """Return each message's list and recipient, checking every message first.
 
         The recipient is the first To: address unless ``rows`` (the
         --recipients file, by message key) names list, address or campaign.
-        Every message is checked before anything is minted; links are minted
-        in batches (``services.batch``), so 10,000 recipients cost a few dozen
-        statements; only the signing runs in worker processes.
+        Nothing is minted here: a bad message stops the run before any link exists.
         """
         rows = rows or {}
         unused = sorted(set(rows) - set(keys))
         if unused:
             raise click.ClickException(f"--recipients names no such message: {unused[0]}")
-        wanted: list[tuple[str, Recipient]] = []
+        lists = {self.mailing_list.name: self.mailing_list}
+        wanted: list[tuple[MailingList, Recipient]] = []
         for number, message in enumerate(messages, start=1):
             row = rows.get(keys[number - 1]) if keys else None
             row = row or bulk_signing.RecipientRow()
             address = _recipient(number, message, row.email)
-            wanted.append(
-                (
-                    row.list_name or self.mailing_list.name,
-                    Recipient(address, row.campaign or self.campaign),
-                )
-            )
-        lists = {self.mailing_list.name: self.mailing_list}
-        found: dict[int, RecipientLinks] = {}
-        for name in dict.fromkeys(list_name for list_name, _ in wanted):
+            name = row.list_name or self.mailing_list.name
             if name not in lists:
                 lists[name] = get_list(session(), name)
-            numbers = [n for n, (list_name, _) in enumerate(wanted) if list_name == name]
-            for start in range(0, len(numbers), MAX_BATCH):
-                part = numbers[start : start + MAX_BATCH]
+            wanted.append((lists[name], Recipient(address, row.campaign or self.campaign)))
+        return wanted
+
+    def sign_many(
+        self, messages: Iterable[bytes], wanted: Sequence[tuple[MailingList, Recipient]]
+    ) -> Iterator[bytes]:
+        """Yield every message signed for its recipient (from ``recipients``), in order.
+
+        A stream: links are minted for MAX_BATCH messages at a time (``services.batch``:
+        10,000 recipients cost a few dozen statements) just before those messages are
+        signed, on every core, and written; a million messages are never all in memory.
+        """
+        workers = 1 if len(wanted) < _POOL_FROM else None
+        prepared = self._with_links(iter(messages), wanted)
+        with _progress(len(wanted)) as step, _reported():
+            yield from bulk_signing.sign_all(prepared, self.plan, workers=workers, progress=step)
+
+    def _with_links(
+        self, messages: Iterator[bytes], wanted: Sequence[tuple[MailingList, Recipient]]
+    ) -> Iterator[bytes]:
+        for start in range(0, len(wanted), MAX_BATCH):
+            part = wanted[start : start + MAX_BATCH]
+            found: dict[int, RecipientLinks] = {}
+            for mailing_list in {id(m): m for m, _ in part}.values():
+                numbers = [n for n, (m, _) in enumerate(part) if m is mailing_list]
                 links = batch_links(
                     session(),
                     minter(),
-                    lists[name],
-                    [wanted[n][1] for n in part],
+                    mailing_list,
+                    [part[n][1] for n in numbers],
                     now=now(),
                     keyring=runtime().keyring,
                 )
-                for n, link in zip(part, links, strict=True):
+                for n, link in zip(numbers, links, strict=True):
                     if link is None:
-                        raise click.ClickException(f"message {n + 1}: {AddressErased()}")
+                        raise click.ClickException(f"message {start + n + 1}: {AddressErased()}")
                     found[n] = link
-        prepared: list[bytes] = []
-        for n, message in enumerate(messages):
-            with _reported(f"message {n + 1}: "):
-                prepared.append(self.with_headers(message, found[n].headers, lists[wanted[n][0]]))
-        workers = 1 if len(prepared) < _POOL_FROM else None
-        with _progress(len(prepared)) as step, _reported():
-            yield from bulk_signing.sign_all(prepared, self.plan, workers=workers, progress=step)
+            for n, message in enumerate(itertools.islice(messages, len(part))):
+                with _reported(f"message {start + n + 1}: "):
+                    yield self.with_headers(message, found[n].headers, part[n][0])
 
 
 @contextlib.contextmanager
@@ -311,14 +321,23 @@ def _sign_mbox(
         raise click.UsageError("--output of --mbox is a file, not a directory")
     source = mailbox.mbox(source_path, create=False)
     try:
-        entries = [_envelope(source, key) for key in source.keys()]
+        keys = source.keys()
+        envelopes: list[bytes] = []
+
+        def messages(*, keep_envelopes: bool = False) -> Iterator[bytes]:
+            """Read the mbox afresh, a message at a time (once to check, once to sign)."""
+            for key in keys:
+                envelope, message = _envelope(source, key)
+                if keep_envelopes:
+                    envelopes.append(envelope)
+                yield message
+
+        numbers = [str(n) for n in range(1, len(keys) + 1)]
+        wanted = signing.recipients(messages(keep_envelopes=True), numbers, rows)
+        _write_mbox(zip(envelopes, signing.sign_many(messages(), wanted), strict=True), output)
     finally:
         source.close()
-    signed = signing.sign_many(
-        [message for _, message in entries], [str(n) for n in range(1, len(entries) + 1)], rows
-    )
-    _write_mbox(zip((envelope for envelope, _ in entries), signed, strict=True), output)
-    return len(entries)
+    return len(keys)
 
 
 def _write_mbox(entries: Iterable[tuple[bytes, bytes]], output: Path) -> None:
@@ -345,9 +364,10 @@ def _sign_dir(
     if output.exists() and not (output.is_dir() and not any(output.iterdir())):
         raise click.UsageError("--output of --dir must be a new or empty directory")
     paths = sorted(source.glob("*.eml"))
-    signed = signing.sign_many(
-        [path.read_bytes() for path in paths], [path.name for path in paths], rows
+    wanted = signing.recipients(
+        (path.read_bytes() for path in paths), [p.name for p in paths], rows
     )
+    signed = signing.sign_many((path.read_bytes() for path in paths), wanted)
     temporary = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
     try:
         for path, message in zip(paths, signed, strict=True):
