@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
 
 from tests.conftest import SCREENSHOTS, FakeClock, serving
 from tests.helpers import event_rows, links_for, make_list, runner_for, transaction
@@ -133,7 +134,7 @@ def test_recipient_journey(
     # Answer the survey, with markup in the free text; the live count follows the typing.
     page.get_by_label("Too many emails").check()
     page.get_by_label("Anything else").fill("<b>weekly</b> was a lot")
-    assert page.locator("#comment-count").inner_text() == "23 of 500 characters"
+    expect(page.locator("#comment-count")).to_have_text("23 of 500 characters")
     page.get_by_role("button", name="Send").click()
     assert "Thank you" in page.locator("#status").inner_text()
     assert page.get_by_role("button", name="Send").count() == 0  # the thanks replaced the form
@@ -164,7 +165,8 @@ def test_survey_over_the_limit_gets_a_message_and_keeps_the_text(
     page.get_by_role("button", name="Unsubscribe").click()
     text = "x" * 501
     page.get_by_label("Anything else").fill(text)  # no maxlength: the browser cuts nothing
-    assert "1 too many" in page.locator("#comment-count").inner_text()
+    # The counter is a deferred script's: wait for it (it counts what is there when it runs).
+    expect(page.locator("#comment-count")).to_contain_text("1 too many")
     page.get_by_role("button", name="Send").click()
     assert "longer than 500 characters" in page.get_by_role("alert").first.inner_text()
     assert page.get_by_label("Anything else").input_value() == text
