@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -151,3 +152,28 @@ def event_rows(app: Flask) -> list[Event]:
     """Return every event as a model, oldest first."""
     with transaction(app) as session:
         return list(session.scalars(sa.select(Event).order_by(Event.id)))
+
+
+def sign_args(
+    keyfile: Path,
+    *extra: str,
+    list_name: str | None = "news",
+    campaign: str | None = None,
+    algorithm: str | None = None,
+    selector: str = "s1",
+    domain: str = "example.com",
+) -> list[str]:
+    """``unsubsvc sign`` arguments: list, campaign, domain, selector, key, algorithm, ``extra``.
+
+    ``list_name=None`` leaves --list to ``extra``; None for ``campaign`` or
+    ``algorithm`` leaves the option out (the command's default).
+    """
+    args = ["sign"]
+    if list_name is not None:
+        args += ["--list", list_name]
+    if campaign is not None:
+        args += ["--campaign", campaign]
+    args += ["--domain", domain, "--selector", selector, "--key", str(keyfile)]
+    if algorithm is not None:
+        args += ["--algorithm", algorithm]
+    return [*args, *extra]

@@ -13,7 +13,16 @@ import dkim
 import pytest
 from flask import Flask
 
-from tests.helpers import CommandRunner, links_for, make_list, path_of, runner_for, snapshot, status
+from tests.helpers import (
+    CommandRunner,
+    links_for,
+    make_list,
+    path_of,
+    runner_for,
+    sign_args,
+    snapshot,
+    status,
+)
 from unsubsvc.core import dkim_signing as ds
 from unsubsvc.core.bulk_signing import mboxrd_unescape
 
@@ -66,24 +75,15 @@ def sign(
     selector: str = "s1",
 ) -> bytes:
     result = runner.invoke(
-        args=[
-            "sign",
-            "--list",
-            "news",
+        args=sign_args(
+            keyfile,
             "--email",
             email,
-            "--campaign",
-            "c1",
-            "--domain",
-            DOMAIN,
-            "--selector",
-            selector,
-            "--key",
-            str(keyfile),
-            "--algorithm",
-            algorithm,
             *extra,
-        ],
+            campaign="c1",
+            algorithm=algorithm,
+            selector=selector,
+        ),
         input=message,
     )
     assert result.exit_code == 0, result.output
@@ -211,23 +211,7 @@ def test_sign_mbox_signs_each_message_for_its_recipient(
     keyfile, records = keygen(runner, tmp_path)
     output = tmp_path / "signed.mbox"
     result = runner.invoke(
-        args=[
-            "sign",
-            "--mbox",
-            str(MBOX),
-            "--output",
-            str(output),
-            "--list",
-            "news",
-            "--campaign",
-            "c1",
-            "--domain",
-            DOMAIN,
-            "--selector",
-            "s1",
-            "--key",
-            str(keyfile),
-        ]
+        args=sign_args(keyfile, "--mbox", str(MBOX), "--output", str(output), campaign="c1")
     )
     assert result.exit_code == 0, result.output
     source, target = mailbox.mbox(MBOX, create=False), mailbox.mbox(output, create=False)
@@ -286,23 +270,7 @@ def test_sign_mbox_names_the_bad_message_and_writes_nothing(
     broken.write_bytes(MBOX.read_bytes().replace(old, new))
     output = tmp_path / "out" / "signed.mbox"
     output.parent.mkdir()
-    result = runner.invoke(
-        args=[
-            "sign",
-            "--mbox",
-            str(broken),
-            "--output",
-            str(output),
-            "--list",
-            "news",
-            "--domain",
-            DOMAIN,
-            "--selector",
-            "s1",
-            "--key",
-            str(keyfile),
-        ]
-    )
+    result = runner.invoke(args=sign_args(keyfile, "--mbox", str(broken), "--output", str(output)))
     assert result.exit_code == 1
     assert expected in result.output
     assert list(output.parent.iterdir()) == []
@@ -427,21 +395,7 @@ def test_sign_usage_errors(
 ) -> None:
     make_list(app)
     keyfile, _ = keygen(runner, tmp_path)
-    result = runner.invoke(
-        args=[
-            "sign",
-            "--list",
-            "news",
-            "--domain",
-            DOMAIN,
-            "--selector",
-            "s1",
-            "--key",
-            str(keyfile),
-            *args,
-        ],
-        input=MESSAGE,
-    )
+    result = runner.invoke(args=sign_args(keyfile, *args), input=MESSAGE)
     assert result.exit_code == 2
     assert message in result.output
 
@@ -478,7 +432,7 @@ def test_sign_errors_exit_1_and_write_nothing(
     if case == "already-has-header":
         message = b"List-Unsubscribe: <https://other.example/u/x>\n" + MESSAGE
     result = runner.invoke(
-        args=["sign", *args, "--domain", DOMAIN, "--selector", "s1", "--key", str(keyfile)],
+        args=sign_args(keyfile, *args, list_name=None),
         input=message,
     )
     assert result.exit_code == 1

@@ -13,6 +13,7 @@ import dkim
 import pytest
 from flask import Flask
 
+from tests import helpers
 from tests.helpers import CommandRunner, make_list, path_of, snapshot, status
 from unsubsvc.cli import mail as mail_cli
 from unsubsvc.core import bulk_signing
@@ -35,6 +36,13 @@ def message_for(number: int, body: bytes = b"Hello,\nnews.\n") -> bytes:
     )
 
 
+def write_mbox(path: Path, count: int) -> None:
+    """An mboxrd file of ``count`` messages, each to its own reader (``message_for``)."""
+    with path.open("wb") as file:
+        for number in range(count):
+            bulk_signing.write_mboxrd(file, ENVELOPE, message_for(number))
+
+
 def make_key(folder: Path, algorithm: ds.Algorithm = "rsa-sha256") -> tuple[Path, ds.DnsFunc]:
     pem, txt = ds.keygen(algorithm)
     keyfile = folder / f"{algorithm}.key"
@@ -43,22 +51,7 @@ def make_key(folder: Path, algorithm: ds.Algorithm = "rsa-sha256") -> tuple[Path
 
 
 def sign_args(keyfile: Path, *extra: str, algorithm: str = "rsa-sha256") -> list[str]:
-    return [
-        "sign",
-        "--list",
-        "news",
-        "--campaign",
-        "c1",
-        "--domain",
-        DOMAIN,
-        "--selector",
-        "s1",
-        "--key",
-        str(keyfile),
-        "--algorithm",
-        algorithm,
-        *extra,
-    ]
+    return helpers.sign_args(keyfile, *extra, campaign="c1", algorithm=algorithm)
 
 
 def read_mboxrd(path: Path) -> list[bytes]:
@@ -77,9 +70,7 @@ def test_ten_thousand_messages_verify_and_unsubscribe(
     make_list(app)
     keyfile, dns = make_key(tmp_path)
     source, output = tmp_path / "in.mbox", tmp_path / "out.mbox"
-    with source.open("wb") as file:
-        for number in range(10_000):
-            bulk_signing.write_mboxrd(file, ENVELOPE, message_for(number))
+    write_mbox(source, 10_000)
     result = runner.invoke(args=sign_args(keyfile, "--mbox", str(source), "--output", str(output)))
     assert result.exit_code == 0, result.output
     assert "Signed 10000 messages" in result.output
@@ -226,9 +217,7 @@ def test_an_mbox_is_minted_and_signed_a_batch_at_a_time(
     make_list(app, "second", display_name="Second")
     keyfile, dns = make_key(tmp_path)
     source, output = tmp_path / "in.mbox", tmp_path / "out.mbox"
-    with source.open("wb") as file:
-        for number in range(10):
-            bulk_signing.write_mboxrd(file, ENVELOPE, message_for(number))
+    write_mbox(source, 10)
     recipients = tmp_path / "recipients.csv"
     recipients.write_text(
         "key,list\n" + "".join(f"{n},second\n" for n in range(2, 11, 2)), encoding="utf-8"
@@ -260,9 +249,7 @@ def test_an_erased_address_in_a_later_batch_leaves_no_output(
     assert runner.invoke(args=["erase", "--yes", "reader6@example.org"]).exit_code == 0
     keyfile, _ = make_key(tmp_path)
     source, output = tmp_path / "in.mbox", tmp_path / "out.mbox"
-    with source.open("wb") as file:
-        for number in range(10):
-            bulk_signing.write_mboxrd(file, ENVELOPE, message_for(number))
+    write_mbox(source, 10)
     before = snapshot(app)
     result = runner.invoke(args=sign_args(keyfile, "--mbox", str(source), "--output", str(output)))
     assert result.exit_code == 1
