@@ -11,13 +11,15 @@ applies to the address on every list of the sender.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from unsubsvc.core.errors import UnsubsvcError
+from unsubsvc.core.errors import InvalidInput, UnsubsvcError
 
 #: Metadata keys a sender sets at its ESP (SendGrid custom_args, Postmark Metadata,
 #: Mailgun user-variables, SES message tags) so events name their list and campaign.
@@ -32,6 +34,22 @@ class SignatureRejected(UnsubsvcError):
     """Not signed the way the provider signs (or no key configured): refused, nothing changed."""
 
     status = 403
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """Return the posted JSON object; raise InvalidInput when the body is not one."""
+    data = json_body(body)
+    if not isinstance(data, dict):
+        raise InvalidInput("the body is not a JSON object")
+    return data
+
+
+def json_body(body: bytes) -> Any:
+    """Return the posted JSON; raise InvalidInput when the body is not JSON."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("the body is not JSON") from exc
 
 
 def check_signed_time(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from unsubsvc.core.esp_events import (
     EspEventKind,
     SignatureRejected,
     check_signed_time,
+    json_object,
     list_and_campaign,
 )
 
@@ -46,12 +46,7 @@ class Signed:
 
 def parse_body(body: bytes) -> Signed:
     """Read the posted JSON; raise InvalidInput when it is not Mailgun's shape."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("the body is not JSON") from exc
-    if not isinstance(data, dict):
-        raise InvalidInput("the body is not a JSON object")
+    data = json_object(body)
     signature, event_data = data.get("signature"), data.get("event-data")
     if not isinstance(signature, dict) or not isinstance(event_data, dict):
         raise InvalidInput("the body needs signature and event-data objects")

@@ -11,14 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from unsubsvc.core.addresses import normalize_address
 from unsubsvc.core.errors import InvalidInput, UnsubsvcError
-from unsubsvc.core.esp_events import EspEvent, EspEventKind, list_and_campaign
+from unsubsvc.core.esp_events import EspEvent, EspEventKind, json_object, list_and_campaign
 
 PROVIDER = "postmark"
 REALM = 'Basic realm="unsubsvc inbound", charset="UTF-8"'
@@ -118,12 +117,7 @@ def _kind(record: Mapping[str, Any]) -> EspEventKind | None:
 
 def parse_record(body: bytes) -> EspEvent | None:
     """Turn one posted webhook record into an event; None for a record unsubsvc ignores."""
-    try:
-        record = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("the body is not JSON") from exc
-    if not isinstance(record, dict):
-        raise InvalidInput("the body is not a JSON object")
+    record = json_object(body)
     kind = _kind(record)
     if kind is None:
         return None

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,6 +34,7 @@ from unsubsvc.core.esp_events import (
     EspEventKind,
     SignatureRejected,
     check_signed_time,
+    json_body,
     list_and_campaign,
 )
 
@@ -114,10 +114,7 @@ def _when(value: Any) -> datetime | None:
 
 def parse_events(body: bytes) -> list[EspEvent]:
     """Turn the posted JSON array into events; events unsubsvc does not act on are skipped."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("the body is not JSON") from exc
+    data = json_body(body)
     if not isinstance(data, list):
         raise InvalidInput("the body is not a JSON array of events")
     out = []

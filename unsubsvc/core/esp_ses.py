@@ -30,7 +30,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from unsubsvc.core.errors import InvalidInput
-from unsubsvc.core.esp_events import EspEvent, EspEventKind, SignatureRejected, list_and_campaign
+from unsubsvc.core.esp_events import (
+    EspEvent,
+    EspEventKind,
+    SignatureRejected,
+    json_object,
+    list_and_campaign,
+)
 
 PROVIDER = "ses"
 #: The header SNS names the message type in (the body says it too; both must agree).
@@ -98,12 +104,7 @@ def is_sns_url(url: str, *, certificate: bool) -> bool:
 
 def parse_sns(body: bytes, header_type: str | None = None) -> SnsMessage:
     """Read an SNS delivery; raise InvalidInput when it is not one."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("the body is not JSON") from exc
-    if not isinstance(data, dict):
-        raise InvalidInput("the body is not a JSON object")
+    data = json_object(body)
     kind = data.get("Type")
     if kind not in SIGNED_KEYS:
         raise InvalidInput("unknown SNS message type")
